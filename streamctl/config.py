@@ -1,0 +1,298 @@
+"""The one settings model: defaults < streamctl.yaml < STREAMCTL_* environment < flags.
+
+Every value has a name `section.key` (or `key` at the top level). The same name, upper-cased with
+dots turned into underscores, is its environment variable: `ports.kafka` -> STREAMCTL_PORTS_KAFKA.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping
+
+import yaml
+
+from streamctl.errors import ConfigError
+
+ENV_PREFIX = "STREAMCTL_"
+CONFIG_FILE_NAME = "streamctl.yaml"
+# Environment variables that are not settings but are read by the CLI itself.
+RESERVED_ENV = {"STREAMCTL_CONFIG", "STREAMCTL_DEBUG"}
+MAVEN_CENTRAL = "https://repo.maven.apache.org/maven2"
+
+
+def _is_root() -> bool:
+    return hasattr(os, "geteuid") and os.geteuid() == 0
+
+
+def _default_state_home() -> Path:
+    # As root, PostgreSQL and Elasticsearch run as an unprivileged user, which cannot enter /root.
+    if _is_root():
+        return Path("/var/lib/streamctl")
+    return Path(os.environ.get("XDG_STATE_HOME") or Path.home() / ".local" / "state") / "streamctl"
+
+
+def _default_cache_home() -> Path:
+    if _is_root():
+        return Path("/var/cache/streamctl")
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "streamctl"
+
+
+@dataclass
+class Ports:
+    kafka: int = 9092
+    kafka_controller: int = 9093
+    flink_rest: int = 8081
+    flink_rpc: int = 6123
+    postgres: int = 5432
+    elasticsearch: int = 9200
+    elasticsearch_transport: int = 9300
+    producer: int = 5000
+    kibana: int = 5601
+    kafka_ui: int = 8080
+
+
+@dataclass
+class KafkaSettings:
+    topic: str = "transactions"
+    aggregates_topic: str = "sales-aggregated"
+    partitions: int = 4
+    heap_mb: int = 384
+
+
+@dataclass
+class FlinkSettings:
+    window_seconds: int = 60
+    watermark_delay_seconds: int = 3
+    parallelism: int = 2
+    checkpoint_interval_seconds: int = 10
+    jobmanager_memory_mb: int = 768
+    taskmanager_memory_mb: int = 1152
+
+
+@dataclass
+class PostgresSettings:
+    database: str = "ecommerce"
+    user: str = "streamctl"
+    bin_dir: str = ""  # empty: search PATH, pg_config and /usr/lib/postgresql/*/bin
+
+
+@dataclass
+class ElasticsearchSettings:
+    index: str = "transactions-aggregated"
+    heap_mb: int = 512
+
+
+@dataclass
+class ProducerSettings:
+    workers: int = 2
+    max_body_bytes: int = 4 * 1024 * 1024
+    max_batch_records: int = 5000
+    heartbeat_interval_ms: int = 1000
+
+
+@dataclass
+class LoadSettings:
+    users: int = 200
+    spawn_rate: int = 50
+    duration: str = "2m"
+    max_failure_ratio: float = 0.01
+
+
+@dataclass
+class Settings:
+    stack_name: str = "default"
+    runtime: str = "auto"  # auto | local | docker
+    bind_address: str = "127.0.0.1"
+    state_dir: Path = field(default_factory=_default_state_home)
+    cache_dir: Path = field(default_factory=_default_cache_home)
+    maven_repository: str = MAVEN_CENTRAL
+    java_home: str = ""  # empty: JAVA_HOME, then `java` on PATH
+    service_user: str = "streamctl"  # who runs PostgreSQL and Elasticsearch when streamctl runs as root
+    ports: Ports = field(default_factory=Ports)
+    kafka: KafkaSettings = field(default_factory=KafkaSettings)
+    flink: FlinkSettings = field(default_factory=FlinkSettings)
+    postgres: PostgresSettings = field(default_factory=PostgresSettings)
+    elasticsearch: ElasticsearchSettings = field(default_factory=ElasticsearchSettings)
+    producer: ProducerSettings = field(default_factory=ProducerSettings)
+    load: LoadSettings = field(default_factory=LoadSettings)
+    sources: dict[str, str] = field(default_factory=dict, repr=False, compare=False, metadata={"internal": True})
+
+    @property
+    def stack_dir(self) -> Path:
+        """This stack's own state: data, logs, pids, generated configs, secrets."""
+        return self.state_dir / self.stack_name
+
+    def flat(self) -> dict[str, Any]:
+        return dict(_flatten(self))
+
+
+def _type_hints(cls: type) -> dict[str, Any]:
+    return typing.get_type_hints(cls)
+
+
+def _flatten(obj: Any, prefix: str = "") -> typing.Iterator[tuple[str, Any]]:
+    for f in dataclasses.fields(obj):
+        if f.metadata.get("internal"):
+            continue
+        value = getattr(obj, f.name)
+        name = prefix + f.name
+        if dataclasses.is_dataclass(value):
+            yield from _flatten(value, name + ".")
+        else:
+            yield name, value
+
+
+def setting_names() -> list[str]:
+    return [name for name, _ in _flatten(Settings())]
+
+
+def env_name(setting: str) -> str:
+    return ENV_PREFIX + setting.replace(".", "_").upper()
+
+
+def _coerce(value: Any, typ: Any, name: str, source: str, from_text: bool) -> Any:
+    """Check (file values) or parse (env/flag text) one value against its declared type."""
+    kind = {"int": "an integer", "float": "a number", "bool": "true or false", "str": "a string", "Path": "a path"}
+    if from_text and isinstance(value, str):
+        try:
+            if typ is bool:
+                lowered = value.strip().lower()
+                if lowered not in {"1", "0", "true", "false", "yes", "no", "on", "off"}:
+                    raise ValueError
+                return lowered in {"1", "true", "yes", "on"}
+            if typ in (int, float):
+                return typ(value)
+        except ValueError:
+            raise ConfigError(
+                f"{name} in {source} must be {kind[typ.__name__]}, got {value!r}",
+                hint=f"fix {name} in {source}",
+            ) from None
+    if typ is Path:
+        if isinstance(value, (str, Path)) and str(value):
+            return Path(value).expanduser()
+    elif typ is float and isinstance(value, (int, float)) and not isinstance(value, bool):
+        return float(value)
+    elif isinstance(value, typ) and not (typ is int and isinstance(value, bool)):
+        return value
+    raise ConfigError(
+        f"{name} in {source} must be {kind[typ.__name__]}, got {type(value).__name__} {value!r}",
+        hint=f"fix {name} in {source}",
+    )
+
+
+def _apply(
+    target: Any,
+    values: Mapping[str, Any],
+    source: str,
+    prefix: str = "",
+    from_text: bool = False,
+    sources: dict[str, str] | None = None,
+) -> None:
+    hints = _type_hints(type(target))
+    known = {f.name for f in dataclasses.fields(target) if not f.metadata.get("internal")}
+    for key, value in values.items():
+        name = prefix + str(key)
+        if key not in known:
+            raise ConfigError(
+                f"unknown setting {name!r} in {source}",
+                hint="`streamctl config` lists every setting with its value",
+            )
+        current = getattr(target, key)
+        if dataclasses.is_dataclass(current):
+            if not isinstance(value, Mapping):
+                raise ConfigError(f"{name} in {source} must be a mapping of settings", hint=f"fix {name} in {source}")
+            _apply(current, value, source, name + ".", from_text, sources)
+        else:
+            setattr(target, key, _coerce(value, hints[key], name, source, from_text))
+            if sources is not None:
+                sources[name] = source
+
+
+def _nest(flat: Mapping[str, Any]) -> dict[str, Any]:
+    nested: dict[str, Any] = {}
+    for name, value in flat.items():
+        node = nested
+        *parents, leaf = name.split(".")
+        for part in parents:
+            node = node.setdefault(part, {})
+        node[leaf] = value
+    return nested
+
+
+def find_config_file(explicit: Path | None, cwd: Path | None = None) -> Path | None:
+    if explicit is not None:
+        if not explicit.is_file():
+            raise ConfigError(f"config file {explicit} does not exist", hint="check the --config path")
+        return explicit
+    candidate = (cwd or Path.cwd()) / CONFIG_FILE_NAME
+    return candidate if candidate.is_file() else None
+
+
+def load_settings(
+    config_file: Path | None = None,
+    env: Mapping[str, str] | None = None,
+    overrides: Mapping[str, Any] | None = None,
+    cwd: Path | None = None,
+) -> Settings:
+    """Build the effective settings. `overrides` are flag values by setting name (None = not given)."""
+    settings = Settings()
+    sources: dict[str, str] = {}
+    path = find_config_file(config_file, cwd)
+    if path is not None:
+        try:
+            data = yaml.safe_load(path.read_text()) or {}
+        except yaml.YAMLError as exc:
+            mark = getattr(exc, "problem_mark", None)
+            where = f" line {mark.line + 1}" if mark else ""
+            raise ConfigError(f"{path}{where} is not valid YAML", hint="fix the YAML syntax") from None
+        if not isinstance(data, Mapping):
+            raise ConfigError(f"{path} must hold a mapping of settings", hint="see `streamctl config`")
+        _apply(settings, data, str(path), sources=sources)
+
+    env = os.environ if env is None else env
+    by_env = {env_name(n): n for n in setting_names()}
+    from_env: dict[str, Any] = {}
+    for var, value in env.items():
+        if not var.startswith(ENV_PREFIX) or var in RESERVED_ENV:
+            continue
+        if var not in by_env:
+            raise ConfigError(
+                f"unknown setting in environment variable {var}",
+                hint="`streamctl config` lists every setting; its variable is STREAMCTL_ + the name in upper case",
+            )
+        from_env[by_env[var]] = value
+    for name, value in from_env.items():
+        _apply(settings, _nest({name: value}), f"environment variable {env_name(name)}", from_text=True, sources=sources)
+
+    given = {k: v for k, v in (overrides or {}).items() if v is not None}
+    for name, value in given.items():
+        _apply(settings, _nest({name: value}), f"flag for {name}", from_text=True, sources=sources)
+    _validate(settings)
+    settings.sources = sources  # where each non-default value came from, for `streamctl config`
+    return settings
+
+
+def _validate(settings: Settings) -> None:
+    if settings.runtime not in {"auto", "local", "docker"}:
+        raise ConfigError(f"runtime must be auto, local or docker, got {settings.runtime!r}", hint="fix runtime")
+    ports = dataclasses.asdict(settings.ports)
+    for name, port in ports.items():
+        if not 1 <= port <= 65535:
+            raise ConfigError(f"ports.{name} must be between 1 and 65535, got {port}", hint=f"fix ports.{name}")
+    seen: dict[int, str] = {}
+    for name, port in ports.items():
+        if port in seen:
+            raise ConfigError(
+                f"ports.{name} and ports.{seen[port]} are both {port}", hint="give each service its own port"
+            )
+        seen[port] = name
+    if settings.flink.window_seconds < 1 or settings.kafka.partitions < 1:
+        raise ConfigError("flink.window_seconds and kafka.partitions must be at least 1", hint="fix them")
+    if not settings.stack_name.replace("-", "").replace("_", "").isalnum():
+        raise ConfigError(
+            f"stack_name {settings.stack_name!r} may hold only letters, digits, - and _", hint="fix stack_name"
+        )
