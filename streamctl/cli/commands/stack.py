@@ -1,0 +1,176 @@
+"""`up`, `down`, `status`, `logs`: the stack's lifecycle."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import threading
+import time
+from typing import Optional
+
+import typer
+from rich.live import Live
+from rich.table import Table
+
+from streamctl.cli.app import app, stderr, stdout
+from streamctl.cli.commands.fetch import fetch_artifacts
+from streamctl.errors import StreamctlError
+from streamctl.exit_codes import ExitCode
+from streamctl.runtimes.select import choose, record_runtime, recorded_runtime, runtime_for
+from streamctl.services import STACK
+
+PHASE_STYLE = {"ready": "green", "failed": "bold red", "skipped": "red", "stopped": "green"}
+
+
+class LiveSteps:
+    """A live table: one row per step with its phase, elapsed time and detail."""
+
+    def __init__(self, title: str):
+        self.title = title
+        self.rows: dict[str, tuple[str, str, float, float | None]] = {}
+        self.lock = threading.Lock()
+        self.started = time.monotonic()
+
+    def update(self, step: str, phase: str, detail: str = "") -> None:
+        with self.lock:
+            first_seen = self.rows.get(step, (None, None, time.monotonic(), None))[2]
+            done = time.monotonic() if phase in ("ready", "failed", "skipped", "stopped") else None
+            self.rows[step] = (phase, detail, first_seen, done)
+
+    def __rich__(self) -> Table:
+        table = Table(title=f"{self.title}  [dim]{time.monotonic() - self.started:.0f} s[/]", title_justify="left")
+        table.add_column("step")
+        table.add_column("phase")
+        table.add_column("elapsed", justify="right")
+        table.add_column("detail", overflow="fold")
+        with self.lock:
+            rows = dict(self.rows)
+        order = [s.name for s in STACK]
+        for step in sorted(rows, key=lambda n: order.index(n) if n in order else 99):
+            phase, detail, first, done = rows[step]
+            elapsed = (done or time.monotonic()) - first
+            style = PHASE_STYLE.get(phase, "yellow")
+            table.add_row(step, f"[{style}]{phase}[/]", f"{elapsed:.1f} s", detail)
+        return table
+
+
+@app.command()
+def up(
+    ctx: typer.Context,
+    runtime: Optional[str] = typer.Option(None, "--runtime", help="local, docker or auto (docker when an engine answers)."),
+    offline: bool = typer.Option(False, "--offline", help="Do not download missing artifacts."),
+) -> int:
+    """Bring the whole stack up (idempotent: a running stack is reported, nothing starts twice)."""
+    settings = ctx.obj.settings(runtime=runtime)
+    choice = choose(settings, runtime)
+    stdout.print(f"runtime: [bold]{choice.name}[/] ({choice.reason})", highlight=False)
+    stack = runtime_for(settings, choice)
+    steps = LiveSteps(f"streamctl up ({settings.stack_name}, {choice.name})")
+
+    def fetch() -> None:
+        fetch_artifacts(settings.maven_repository, settings.cache_dir, offline, show_progress=stderr.is_terminal)
+
+    with Live(steps, console=stdout, refresh_per_second=4, transient=False):
+        result = stack.up(steps, fetch=fetch)
+    stdout.print()
+    record_runtime(settings.stack_dir, choice.name)
+    for note in result.notes:
+        stdout.print(f"[dim]note:[/] {note}", highlight=False)
+    summary = (f"[green]stack {settings.stack_name!r} is up[/] in {result.seconds:.1f} s "
+               f"({len(result.started)} started, {len(result.already_running)} already running)")
+    stdout.print(summary, highlight=False)
+    table = Table(show_header=False, box=None)
+    for name, url in result.endpoints.items():
+        table.add_row(f"[cyan]{name}[/]", url)
+    stdout.print(table)
+    stdout.print("next: [bold]streamctl load --users 200[/] then [bold]streamctl validate[/]", highlight=False)
+    return ExitCode.OK
+
+
+@app.command()
+def down(
+    ctx: typer.Context,
+    purge: bool = typer.Option(False, "--purge", help="Also delete the stack's data (topics, tables, indices)."),
+) -> int:
+    """Stop the stack in reverse dependency order (the Flink job with a savepoint); keep data unless --purge."""
+    settings = ctx.obj.settings()
+    choice = choose(settings, recorded_runtime(settings.stack_dir) or "local")
+    stack = runtime_for(settings, choice)
+    steps = LiveSteps(f"streamctl down ({settings.stack_name})")
+    with Live(steps, console=stdout, refresh_per_second=4):
+        results = stack.down(purge=purge, progress=steps)
+    stdout.print()
+    stopped = [name for name, outcome in results if outcome not in ("not running",)]
+    stdout.print(f"[green]stack {settings.stack_name!r} is down[/] ({len(stopped)} steps)"
+                 + (", data deleted" if purge else ", data kept"), highlight=False)
+    return ExitCode.OK
+
+
+def _uptime(seconds: float | None) -> str:
+    if seconds is None:
+        return ""
+    minutes, secs = divmod(int(seconds), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}h{minutes:02d}m" if hours else f"{minutes}m{secs:02d}s"
+
+
+@app.command()
+def status(
+    ctx: typer.Context,
+    as_json: bool = typer.Option(False, "--json", help="Print the status as JSON."),
+) -> int:
+    """Each service's state, pid, health and uptime, and the Flink job's state. Exit 1 when something is down."""
+    settings = ctx.obj.settings()
+    choice = choose(settings, recorded_runtime(settings.stack_dir) or "local")
+    report = runtime_for(settings, choice).status()
+    if as_json:
+        stdout.print_json(json.dumps({**dataclasses.asdict(report), "healthy": report.healthy}))
+    else:
+        table = Table(title=f"stack {settings.stack_name!r} ({report.runtime} runtime)", title_justify="left")
+        for column in ("service", "state", "health", "pid", "uptime", "RSS", "endpoint", "detail"):
+            table.add_column(column, overflow="fold")
+        for s in report.services:
+            health = "[green]healthy[/]" if s.healthy else "[red]unhealthy[/]"
+            table.add_row(s.name, s.state, health, str(s.pid or ""), _uptime(s.uptime_s),
+                          f"{s.rss_bytes / 2**20:.0f} MiB" if s.rss_bytes else "", s.endpoint, s.detail)
+        stdout.print(table)
+        colour = "green" if report.job_state == "RUNNING" else "red"
+        stdout.print(f"Flink job: [{colour}]{report.job_state}[/]", highlight=False)
+        total = sum(s.rss_bytes for s in report.services)
+        stdout.print(f"total RSS: {total / 2**30:.2f} GiB", highlight=False)
+    return ExitCode.OK if report.healthy else ExitCode.CHECK_FAILED
+
+
+@app.command()
+def logs(
+    ctx: typer.Context,
+    service: str = typer.Argument(..., help="A service name, or flink-job for the job submission log."),
+    follow: bool = typer.Option(False, "--follow", "-f", help="Keep printing new lines."),
+    tail: int = typer.Option(50, "--tail", "-n", help="How many lines to show first."),
+) -> int:
+    """Show a service's log."""
+    settings = ctx.obj.settings()
+    names = [s.name for s in STACK if s.kind == "service"] + ["flink-job"]
+    if service not in names:
+        raise StreamctlError(f"no service named {service!r}", hint=f"one of: {', '.join(names)}")
+    choice = choose(settings, recorded_runtime(settings.stack_dir) or "local")
+    stack = runtime_for(settings, choice)
+    path = stack.log_path(service)
+    if not path.is_file():
+        raise StreamctlError(f"no log for {service} yet ({path})", hint="start the stack with `streamctl up`")
+    with path.open("rb") as f:
+        lines = f.read().decode(errors="replace").splitlines()[-tail:] if tail > 0 else []
+        for line in lines:
+            stdout.out(line, highlight=False)
+        if follow:
+            f.seek(0, 2)
+            try:
+                while True:
+                    chunk = f.readline()
+                    if chunk:
+                        stdout.out(chunk.decode(errors="replace").rstrip("\n"), highlight=False)
+                    else:
+                        time.sleep(0.3)
+            except KeyboardInterrupt:
+                return ExitCode.OK
+    return ExitCode.OK

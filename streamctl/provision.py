@@ -1,0 +1,164 @@
+"""Provisioning shared by every runtime: topics, database schema, index template, the Flink job.
+
+Everything here talks to services through their published addresses, so it does not care whether
+they run as local processes or containers. Every step is idempotent.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from streamctl.errors import StartupError
+from streamctl.paths import STACK_DIR
+from streamctl.waits import http_json
+
+JOB_NAME = "streamctl-sales-aggregation"
+JOB_FILE = STACK_DIR / "flink" / "job.py"
+SCHEMA_FILE = STACK_DIR / "postgres" / "schema.sql"
+INDEX_TEMPLATE_FILE = STACK_DIR / "elasticsearch" / "index-template.json"
+
+
+def create_topics(bootstrap: str, topics: dict[str, dict[str, str]], partitions: int) -> list[str]:
+    """Create missing topics; returns the names created. Existing topics are left as they are."""
+    from kafka import KafkaAdminClient
+    from kafka.admin import NewTopic
+    from kafka.errors import TopicAlreadyExistsError
+
+    admin = KafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=10000)
+    try:
+        existing = set(admin.list_topics())
+        wanted = [NewTopic(name, partitions, 1, topic_configs=configs)
+                  for name, configs in topics.items() if name not in existing]
+        if wanted:
+            try:
+                admin.create_topics(wanted, timeout_ms=10000)
+            except TopicAlreadyExistsError:
+                pass
+        return [t.name for t in wanted]
+    finally:
+        admin.close()
+
+
+def topic_layout(topic: str, aggregates_topic: str) -> dict[str, dict[str, str]]:
+    return {
+        topic: {"min.insync.replicas": "1"},
+        # One record per window key is all the indexer needs: compact it.
+        aggregates_topic: {"cleanup.policy": "compact"},
+    }
+
+
+def apply_schema(admin_dsn: str, database: str) -> None:
+    import psycopg2
+
+    connection = psycopg2.connect(admin_dsn, connect_timeout=5)
+    connection.autocommit = True
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1 FROM pg_database WHERE datname = %s", (database,))
+            if cursor.fetchone() is None:
+                cursor.execute(f'CREATE DATABASE "{database}"')
+    finally:
+        connection.close()
+    connection = psycopg2.connect(admin_dsn.rsplit("/", 1)[0] + f"/{database}", connect_timeout=5)
+    try:
+        with connection, connection.cursor() as cursor:
+            cursor.execute(SCHEMA_FILE.read_text())
+    finally:
+        connection.close()
+
+
+def install_index_template(es_url: str, index: str) -> None:
+    template = json.loads(INDEX_TEMPLATE_FILE.read_text())
+    template["index_patterns"] = [f"{index}*"]
+    status, body = http_json(f"{es_url}/_index_template/streamctl-{index}", 10, "PUT", template)
+    if status != 200:
+        raise StartupError(f"Elasticsearch refused the index template ({status})", details=str(body)[:1000])
+    status, body = http_json(f"{es_url}/{index}", 10)
+    if status == 404:
+        status, body = http_json(f"{es_url}/{index}", 10, "PUT", {})
+        if status not in (200, 400):  # 400: created meanwhile (resource_already_exists)
+            raise StartupError(f"creating index {index} failed ({status})", details=str(body)[:1000])
+
+
+@dataclass(frozen=True)
+class JobConfig:
+    """What the job needs to know; written as job.json next to the submission."""
+
+    kafka_bootstrap: str
+    topic: str
+    aggregates_topic: str
+    group_id: str
+    jdbc_url: str
+    jdbc_user: str
+    jdbc_password: str
+    window_seconds: int
+    watermark_delay_seconds: int
+    checkpoint_interval_seconds: int
+    parallelism: int
+    job_name: str = JOB_NAME
+
+    def write(self, path: Path) -> Path:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.touch(mode=0o600)
+        path.chmod(0o600)  # it holds the database password
+        path.write_text(json.dumps(asdict(self), indent=2))
+        return path
+
+
+@dataclass(frozen=True)
+class JobState:
+    job_id: str
+    state: str
+    start_time: int
+
+
+def find_job(rest_url: str, name: str = JOB_NAME) -> JobState | None:
+    """The newest job of that name that is not finished (or the newest at all)."""
+    status, body = http_json(f"{rest_url}/jobs/overview", 5)
+    if status != 200:
+        return None
+    jobs = [j for j in body.get("jobs", []) if j.get("name") == name]
+    if not jobs:
+        return None
+    active = [j for j in jobs if j["state"] not in ("FINISHED", "CANCELED", "FAILED")]
+    job = max(active or jobs, key=lambda j: j.get("start-time", 0))
+    return JobState(job["jid"], job["state"], job.get("start-time", 0))
+
+
+def job_fully_running(rest_url: str, job_id: str) -> tuple[bool, str]:
+    status, body = http_json(f"{rest_url}/jobs/{job_id}", 5)
+    if status != 200:
+        return False, f"job {job_id}: {status}"
+    vertices = body.get("vertices", [])
+    running = sum(1 for v in vertices if v.get("status") == "RUNNING")
+    if body.get("state") == "RUNNING" and vertices and running == len(vertices):
+        return True, f"RUNNING ({running} tasks)"
+    return False, f"{body.get('state')} ({running}/{len(vertices)} tasks running)"
+
+
+def stop_with_savepoint(rest_url: str, job_id: str, target_dir: Path, timeout_s: float = 60) -> str:
+    """Stop the job and take a savepoint; returns its location."""
+    status, body = http_json(f"{rest_url}/jobs/{job_id}/stop", 10, "POST",
+                             {"targetDirectory": target_dir.as_uri(), "drain": False})
+    if status != 202:
+        raise StartupError(f"Flink refused stop-with-savepoint ({status})", details=str(body)[:500])
+    trigger = body["request-id"]
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        status, body = http_json(f"{rest_url}/jobs/{job_id}/savepoints/{trigger}", 10)
+        if status == 200 and body.get("status", {}).get("id") == "COMPLETED":
+            operation = body.get("operation", {})
+            if "location" in operation:
+                return operation["location"]
+            raise StartupError("savepoint failed", details=str(operation.get("failure-cause"))[:1000])
+        time.sleep(0.5)
+    raise StartupError(f"savepoint did not complete in {timeout_s:.0f} s")
+
+
+def latest_checkpoint(checkpoints_dir: Path) -> Path | None:
+    """The newest completed checkpoint (one with _metadata) under state.checkpoints.dir."""
+    found = [m.parent for m in checkpoints_dir.glob("*/chk-*/_metadata")]
+    return max(found, key=lambda p: p.stat().st_mtime) if found else None

@@ -1,0 +1,89 @@
+"""What every local service shares: where its files go, how it is launched, how it says it is ready."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Mapping
+
+from streamctl.config import Settings
+from streamctl.runtimes.local.java import Java
+from streamctl.runtimes.local.supervisor import RunAs
+from streamctl.secrets import Secrets
+from streamctl.services import ServiceSpec, by_name
+from streamctl.waits import Check
+
+
+@dataclass(frozen=True)
+class Launch:
+    argv: tuple[str, ...]
+    env: Mapping[str, str]
+    cwd: Path
+    run_as: RunAs | None = None
+
+
+@dataclass
+class LocalContext:
+    settings: Settings
+    java: Java
+    secrets: Secrets
+    run_as: RunAs | None  # set when streamctl runs as root
+    base_env: dict[str, str] = field(default_factory=lambda: dict(os.environ))
+
+    @property
+    def stack_dir(self) -> Path:
+        return self.settings.stack_dir
+
+    @property
+    def host(self) -> str:
+        return self.settings.bind_address
+
+    def service_dir(self, name: str) -> Path:
+        return self.stack_dir / name
+
+    def own(self, path: Path) -> None:
+        """Hand a directory tree to the unprivileged account (when running as root)."""
+        if self.run_as is None:
+            return
+        os.chown(path, self.run_as.uid, self.run_as.gid)
+        for root, dirs, files in os.walk(path):
+            os.chown(root, self.run_as.uid, self.run_as.gid)
+            for name in dirs + files:
+                os.chown(os.path.join(root, name), self.run_as.uid, self.run_as.gid, follow_symlinks=False)
+
+
+class LocalService:
+    """One service as a local process. Subclasses fill in prepare/launch/ready."""
+
+    name: str = ""
+    stop_signal: int = signal.SIGTERM
+    stop_timeout_s: float = 30.0
+    start_timeout_s: float = 120.0
+
+    def __init__(self, ctx: LocalContext):
+        self.ctx = ctx
+        self.spec: ServiceSpec = by_name()[self.name]
+        self.dir = ctx.service_dir(self.name)
+
+    def prepare(self) -> None:
+        """Write configuration and initialise data (idempotent; keeps existing data)."""
+
+    def launch(self) -> Launch:
+        raise NotImplementedError
+
+    def ready(self) -> Check:
+        raise NotImplementedError
+
+    def endpoint(self) -> str:
+        """A URL or address for the status table."""
+        return ""
+
+
+def fresh_dir(path: Path) -> Path:
+    if path.exists():
+        shutil.rmtree(path)
+    path.mkdir(parents=True)
+    return path

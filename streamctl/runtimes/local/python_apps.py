@@ -1,0 +1,92 @@
+"""The producer API and the indexer: streamctl's own Python services, run from this interpreter."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+
+from streamctl.runtimes.local.base import Launch, LocalService
+from streamctl.waits import Check, http_json
+
+
+class Producer(LocalService):
+    name = "producer"
+    start_timeout_s = 60.0
+    stop_timeout_s = 15.0
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.ctx.host}:{self.ctx.settings.ports.producer}"
+
+    def prepare(self) -> None:
+        (self.dir / "metrics").mkdir(parents=True, exist_ok=True)
+        for stale in (self.dir / "metrics").glob("worker-*.json"):
+            stale.unlink()
+
+    def launch(self) -> Launch:
+        s = self.ctx.settings
+        env = {
+            **self.ctx.base_env,
+            "PRODUCER_KAFKA_BOOTSTRAP": f"{self.ctx.host}:{s.ports.kafka}",
+            "PRODUCER_TOPIC": s.kafka.topic,
+            "PRODUCER_MAX_BODY_BYTES": str(s.producer.max_body_bytes),
+            "PRODUCER_MAX_BATCH_RECORDS": str(s.producer.max_batch_records),
+            "PRODUCER_HEARTBEAT_INTERVAL_MS": str(s.producer.heartbeat_interval_ms),
+            "PRODUCER_METRICS_DIR": str(self.dir / "metrics"),
+        }
+        argv = (
+            sys.executable, "-m", "granian", "--interface", "asgi", "--host", self.ctx.host,
+            "--port", str(s.ports.producer), "--workers", str(s.producer.workers), "--no-ws", "--http", "1",
+            "--backlog", "2048", "--http1-header-read-timeout", "10000", "--log-level", "warning",
+            "streamctl.pipeline.producer:app",
+        )
+        return Launch(argv, env, self.dir)
+
+    def ready(self) -> Check:
+        try:
+            status, body = http_json(f"{self.url}/health", 2)
+        except (OSError, ValueError) as exc:
+            return False, f"{self.url}: {getattr(exc, 'reason', exc)}"
+        return status == 200, f"/health answered {status}"
+
+    def endpoint(self) -> str:
+        return self.url
+
+
+class Indexer(LocalService):
+    name = "indexer"
+    start_timeout_s = 60.0
+    stop_timeout_s = 15.0
+
+    @property
+    def status_file(self):
+        return self.dir / "status.json"
+
+    def prepare(self) -> None:
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self.status_file.unlink(missing_ok=True)
+
+    def launch(self) -> Launch:
+        s = self.ctx.settings
+        env = {
+            **self.ctx.base_env,
+            "INDEXER_KAFKA_BOOTSTRAP": f"{self.ctx.host}:{s.ports.kafka}",
+            "INDEXER_TOPIC": s.kafka.aggregates_topic,
+            "INDEXER_GROUP_ID": "streamctl-indexer",
+            "INDEXER_ELASTICSEARCH_URL": f"http://{self.ctx.host}:{s.ports.elasticsearch}",
+            "INDEXER_INDEX": s.elasticsearch.index,
+            "INDEXER_STATUS_FILE": str(self.status_file),
+            "INDEXER_DEAD_LETTER_FILE": str(self.dir / "dead-letters.ndjson"),
+        }
+        return Launch((sys.executable, "-m", "streamctl.pipeline.indexer"), env, self.dir)
+
+    def ready(self) -> Check:
+        try:
+            status = json.loads(self.status_file.read_text())
+        except (OSError, ValueError):
+            return False, "no status yet"
+        age = time.time() - status.get("updated", 0)
+        if status.get("state") == "running" and age < 10:
+            return True, f"indexed {status.get('indexed', 0)} documents"
+        return False, f"{status.get('state')} ({status.get('error') or f'status {age:.0f} s old'})"

@@ -1,0 +1,356 @@
+"""The local runtime: `up`, `down`, `status`, `logs` for the stack as processes of this machine."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Protocol
+
+from streamctl import provision
+from streamctl.artifacts.fetch import Fetcher
+from streamctl.artifacts.lock import read_lock
+from streamctl.config import Settings
+from streamctl.errors import StartupError, StreamctlError
+from streamctl.parallel import run_graph
+from streamctl.paths import LOCK_FILE
+from streamctl.runtimes.local import preflight
+from streamctl.runtimes.local.base import LocalContext, LocalService
+from streamctl.runtimes.local.elasticsearch import Elasticsearch
+from streamctl.runtimes.local.flink import FlinkCluster, FlinkJobManager, FlinkTaskManager, flink_home
+from streamctl.runtimes.local.java import find_java
+from streamctl.runtimes.local.kafka import Kafka
+from streamctl.runtimes.local.postgres import Postgres, find_postgres_bin
+from streamctl.runtimes.local.python_apps import Indexer, Producer
+from streamctl.runtimes.local.supervisor import RunAs, Supervisor, group_pids, rss_bytes
+from streamctl.secrets import Secrets
+from streamctl.services import STACK, TASK, ServiceSpec, by_name, services_only, stop_order
+
+SERVICE_CLASSES: dict[str, type[LocalService]] = {
+    cls.name: cls for cls in (Postgres, Kafka, Elasticsearch, FlinkJobManager, FlinkTaskManager, Producer, Indexer)
+}
+LAST_SAVEPOINT = "last-savepoint"
+
+
+class Progress(Protocol):
+    def update(self, step: str, phase: str, detail: str = "") -> None: ...
+
+
+class NoProgress:
+    def update(self, step: str, phase: str, detail: str = "") -> None: ...
+
+
+@dataclass
+class UpResult:
+    seconds: float
+    started: list[str] = field(default_factory=list)
+    already_running: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    endpoints: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class ServiceStatus:
+    name: str
+    state: str  # running | stopped
+    healthy: bool
+    detail: str
+    pid: int | None = None
+    uptime_s: float | None = None
+    rss_bytes: int = 0
+    endpoint: str = ""
+
+
+@dataclass
+class StackStatus:
+    runtime: str
+    services: list[ServiceStatus]
+    job_state: str
+    topics: dict[str, dict] = field(default_factory=dict)
+
+    @property
+    def healthy(self) -> bool:
+        return all(s.healthy for s in self.services) and self.job_state == "RUNNING"
+
+
+class LocalRuntime:
+    name = "local"
+
+    def __init__(self, settings: Settings):
+        self.settings = settings
+        self.stack_dir = settings.stack_dir
+        self.supervisor = Supervisor(self.stack_dir / "run", self.stack_dir / "logs")
+
+    # -- context -----------------------------------------------------------------------------------
+    def _run_as(self) -> RunAs | None:
+        return preflight.service_account(self.settings.service_user) if os.geteuid() == 0 else None
+
+    def context(self, secrets: Secrets | None = None, run_as: RunAs | None = None) -> LocalContext:
+        java = find_java(self.settings.java_home)
+        secrets = secrets or Secrets.load(self.stack_dir) or Secrets(postgres_password="")
+        return LocalContext(self.settings, java, secrets, run_as)
+
+    def service(self, ctx: LocalContext, name: str) -> LocalService:
+        return SERVICE_CLASSES[name](ctx)
+
+    # -- up ------------------------------------------------------------------------------------------
+    def preflight(self, fetch: Callable[[], None] | None = None) -> RunAs | None:
+        find_java(self.settings.java_home)
+        find_postgres_bin(self.settings.postgres.bin_dir)
+        flink_home()
+        running = {s.name for s in services_only() if self.supervisor.record(s.name)}
+        ports = [p for s in services_only() if s.name not in running for p in s.ports]
+        preflight.check_ports(self.settings, ports)
+        if not running:
+            preflight.check_memory(self.settings)
+        preflight.check_disk(self.stack_dir)
+        if fetch is not None:
+            fetch()
+        return self._run_as()
+
+    def up(self, progress: Progress = NoProgress(), fetch: Callable[[], None] | None = None) -> UpResult:
+        started_at = time.monotonic()
+        run_as = self.preflight(fetch)
+        self.stack_dir.mkdir(parents=True, exist_ok=True)
+        if run_as is not None:
+            self.stack_dir.chmod(0o755)  # the service account must reach its own directories
+        ctx = self.context(Secrets.load_or_create(self.stack_dir), run_as)
+        result = UpResult(seconds=0)
+        if run_as is not None:
+            result.notes.append(f"running as root: PostgreSQL and Elasticsearch run as the unprivileged "
+                                f"account {run_as.name!r}")
+
+        def step(spec: ServiceSpec) -> None:
+            if spec.kind == TASK:
+                progress.update(spec.name, "running")
+                detail = self._run_task(ctx, spec.name, progress)
+                progress.update(spec.name, "ready", detail)
+                return
+            already = self._start_service(ctx, spec.name, progress)
+            (result.already_running if already else result.started).append(spec.name)
+
+        outcome = run_graph(STACK, step, lambda spec, root: progress.update(spec.name, "skipped",
+                                                                            f"{root} failed"))
+        if not outcome.ok:
+            name, error = next(iter(outcome.failed.items()))
+            if isinstance(error, StreamctlError):
+                raise error
+            raise StartupError(f"{name} failed: {type(error).__name__}: {error}",
+                               hint=f"see `streamctl logs {name}`")
+        result.seconds = time.monotonic() - started_at
+        result.endpoints = self.endpoints(ctx)
+        return result
+
+    def _start_service(self, ctx: LocalContext, name: str, progress: Progress) -> bool:
+        service = self.service(ctx, name)
+        record = self.supervisor.record(name)
+        already = record is not None
+        if not already:
+            progress.update(name, "preparing")
+            service.prepare()
+            launch = service.launch()
+            progress.update(name, "starting")
+            record = self.supervisor.start(name, launch.argv, launch.env, launch.cwd, launch.run_as)
+        progress.update(name, "waiting", "already running" if already else "")
+        deadline = time.monotonic() + service.start_timeout_s
+        detail = ""
+        while time.monotonic() < deadline:
+            if self.supervisor.exited(record):
+                self.supervisor.pid_file(name).unlink(missing_ok=True)
+                progress.update(name, "failed", "exited")
+                raise StartupError(f"{name} exited while starting", details=self.supervisor.tail(name, 15),
+                                   hint=f"full log: {self.supervisor.log_file(name)}")
+            ok, detail = service.ready()
+            if ok:
+                progress.update(name, "ready", ("already running; " if already else "") + detail)
+                return already
+            progress.update(name, "waiting", detail)
+            time.sleep(0.5)
+        progress.update(name, "failed", f"not ready after {service.start_timeout_s:.0f} s")
+        raise StartupError(f"{name} was not ready after {service.start_timeout_s:.0f} s ({detail})",
+                           details=self.supervisor.tail(name, 15), hint=f"see `streamctl logs {name}`")
+
+    def _run_task(self, ctx: LocalContext, name: str, progress: Progress) -> str:
+        s = self.settings
+        if name == "topics":
+            created = provision.create_topics(f"{ctx.host}:{s.ports.kafka}",
+                                              provision.topic_layout(s.kafka.topic, s.kafka.aggregates_topic),
+                                              s.kafka.partitions)
+            return f"created {', '.join(created)}" if created else "present"
+        if name == "schema":
+            provision.apply_schema(Postgres(ctx).dsn(), s.postgres.database)
+            return f"{s.postgres.database}.sales_summary ready"
+        if name == "index-template":
+            provision.install_index_template(Elasticsearch(ctx).url, s.elasticsearch.index)
+            return f"{s.elasticsearch.index} ready"
+        if name == "flink-job":
+            return self._ensure_job(ctx, progress)
+        raise StreamctlError(f"unknown task {name}")
+
+    # -- the Flink job ---------------------------------------------------------------------------------
+    def job_config(self, ctx: LocalContext) -> provision.JobConfig:
+        s = self.settings
+        return provision.JobConfig(
+            kafka_bootstrap=f"{ctx.host}:{s.ports.kafka}", topic=s.kafka.topic,
+            aggregates_topic=s.kafka.aggregates_topic, group_id="streamctl-job",
+            jdbc_url=f"jdbc:postgresql://{ctx.host}:{s.ports.postgres}/{s.postgres.database}",
+            jdbc_user=s.postgres.user, jdbc_password=ctx.secrets.postgres_password,
+            window_seconds=s.flink.window_seconds, watermark_delay_seconds=s.flink.watermark_delay_seconds,
+            checkpoint_interval_seconds=s.flink.checkpoint_interval_seconds, parallelism=s.flink.parallelism,
+        )
+
+    def _ensure_job(self, ctx: LocalContext, progress: Progress) -> str:
+        cluster = FlinkCluster(ctx)
+        job = provision.find_job(cluster.rest_url)
+        restored_from = ""
+        if job is None or job.state in ("FINISHED", "CANCELED", "FAILED"):
+            restore = self._restore_point(cluster)
+            restored_from = f"; restored from {restore.name}" if restore else ""
+            progress.update("flink-job", "submitting", f"from {restore}" if restore else "fresh start")
+            self._submit(ctx, cluster, restore)
+            deadline = time.monotonic() + 60
+            while (job := provision.find_job(cluster.rest_url)) is None or job.state in ("FINISHED", "CANCELED"):
+                if time.monotonic() > deadline:
+                    raise StartupError("the submitted job did not appear in Flink", hint="see `streamctl logs flink-jobmanager`")
+                time.sleep(0.5)
+        deadline = time.monotonic() + 90
+        detail = ""
+        while time.monotonic() < deadline:
+            ok, detail = provision.job_fully_running(cluster.rest_url, job.job_id)
+            if ok:
+                (cluster.dir / LAST_SAVEPOINT).unlink(missing_ok=True)  # consumed: the job has its state
+                self._forget_old_checkpoints(cluster, job.job_id)
+                return f"{detail}{restored_from}"
+            if detail.startswith("FAILED"):
+                break
+            progress.update("flink-job", "waiting", detail)
+            time.sleep(0.5)
+        raise StartupError(f"the Flink job is not running: {detail}", hint="see `streamctl logs flink-taskmanager`",
+                           details=self.supervisor.tail("flink-taskmanager", 15))
+
+    def _restore_point(self, cluster: FlinkCluster) -> Path | None:
+        marker = cluster.dir / LAST_SAVEPOINT
+        if marker.is_file():
+            path = Path(marker.read_text().strip().removeprefix("file:"))
+            if (path / "_metadata").is_file():
+                return path
+        return provision.latest_checkpoint(cluster.dir / "checkpoints")
+
+    def _forget_old_checkpoints(self, cluster: FlinkCluster, job_id: str) -> None:
+        for job_dir in (cluster.dir / "checkpoints").iterdir():
+            if job_dir.is_dir() and job_dir.name != job_id:
+                shutil.rmtree(job_dir, ignore_errors=True)
+
+    def _submit(self, ctx: LocalContext, cluster: FlinkCluster, restore: Path | None) -> None:
+        config_file = self.job_config(ctx).write(cluster.dir / "job.json")
+        argv = ["bash", str(cluster.home / "bin" / "flink"), "run", "-m",
+                f"{ctx.host}:{self.settings.ports.flink_rest}", "-d", "-pyclientexec", sys.executable]
+        if restore is not None:
+            argv += ["-s", str(restore)]
+        argv += ["-py", str(provision.JOB_FILE), "--config", str(config_file)]
+        env = {**cluster.env(), "PYFLINK_CLIENT_EXECUTABLE": sys.executable}
+        log = self.supervisor.log_file("flink-job")
+        with log.open("ab") as out:
+            result = subprocess.run(argv, env=env, cwd=cluster.dir, stdout=out, stderr=subprocess.STDOUT,
+                                    stdin=subprocess.DEVNULL, timeout=180)
+        if result.returncode != 0:
+            raise StartupError("submitting the Flink job failed", details=self.supervisor.tail("flink-job", 20),
+                               hint=f"full log: {log}")
+
+    # -- down ----------------------------------------------------------------------------------------
+    def down(self, purge: bool = False, progress: Progress = NoProgress()) -> list[tuple[str, str]]:
+        results: list[tuple[str, str]] = []
+        if self.supervisor.record("flink-jobmanager"):
+            results.append(("flink-job", self._savepoint_job(progress)))
+        ctx = None
+        for spec in stop_order():
+            if spec.kind == TASK:
+                continue
+            if ctx is None:
+                try:
+                    ctx = self.context()
+                except StreamctlError:
+                    ctx = None
+            cls = SERVICE_CLASSES[spec.name]
+            progress.update(spec.name, "stopping")
+            outcome = self.supervisor.stop(spec.name, cls.stop_signal, cls.stop_timeout_s)
+            progress.update(spec.name, "stopped", outcome)
+            results.append((spec.name, outcome))
+        if purge and self.stack_dir.exists():
+            shutil.rmtree(self.stack_dir)
+            results.append(("data", f"deleted {self.stack_dir}"))
+        return results
+
+    def _savepoint_job(self, progress: Progress) -> str:
+        try:
+            ctx = self.context()
+            cluster = FlinkCluster(ctx)
+            job = provision.find_job(cluster.rest_url)
+            if job is None or job.state != "RUNNING":
+                return "no running job"
+            progress.update("flink-job", "stopping", "taking a savepoint")
+            location = provision.stop_with_savepoint(cluster.rest_url, job.job_id, cluster.dir / "savepoints")
+            (cluster.dir / LAST_SAVEPOINT).write_text(location)
+            progress.update("flink-job", "stopped", "savepoint taken")
+            return f"stopped with savepoint {location}"
+        except (StreamctlError, OSError, ValueError) as exc:
+            # The retained checkpoints remain; the next `up` restores from the newest.
+            return f"no savepoint ({getattr(exc, 'message', exc)}); the next up restores from the last checkpoint"
+
+    # -- status ----------------------------------------------------------------------------------------
+    def status(self) -> StackStatus:
+        ctx = self.context()
+        services = []
+        for spec in services_only():
+            service = self.service(ctx, spec.name)
+            record = self.supervisor.record(spec.name)
+            if record is None:
+                services.append(ServiceStatus(spec.name, "stopped", False, "not running", endpoint=service.endpoint()))
+                continue
+            try:
+                ok, detail = service.ready()
+            except Exception as exc:  # a status query must not crash on one odd service
+                ok, detail = False, f"{type(exc).__name__}: {exc}"
+            services.append(ServiceStatus(spec.name, "running", ok, detail, record.pid,
+                                          time.time() - record.started_at,
+                                          sum(rss_bytes(p) for p in group_pids(record.pid) or [record.pid]),
+                                          service.endpoint()))
+        job_state = "UNKNOWN"
+        if self.supervisor.record("flink-jobmanager"):
+            try:
+                job = provision.find_job(FlinkCluster(ctx).rest_url)
+                job_state = job.state if job else "NOT SUBMITTED"
+            except (OSError, ValueError):
+                job_state = "UNREACHABLE"
+        else:
+            job_state = "STOPPED"
+        return StackStatus(self.name, services, job_state)
+
+    def endpoints(self, ctx: LocalContext) -> dict[str, str]:
+        s = self.settings
+        return {
+            "Flink UI": FlinkCluster(ctx).rest_url,
+            "producer API": Producer(ctx).url,
+            "Elasticsearch": Elasticsearch(ctx).url,
+            "PostgreSQL": Postgres(ctx).endpoint(),
+            "Kafka": f"{ctx.host}:{s.ports.kafka}",
+        }
+
+    def log_path(self, name: str) -> Path:
+        return self.supervisor.log_file(name)
+
+
+def fetch_missing(settings: Settings) -> None:
+    """Download any locked artifact that is not yet in the cache (used by `up`)."""
+    lock = read_lock(LOCK_FILE)
+    report = Fetcher(settings.cache_dir, settings.maven_repository).fetch(lock.artifacts)
+    if not report.ok:
+        from streamctl.errors import ArtifactError
+
+        artifact, error = report.failed[0]
+        raise ArtifactError(f"could not fetch {artifact.coordinates}: {error}",
+                            hint="run `streamctl fetch-connectors` for details")

@@ -1,0 +1,76 @@
+"""Pick the runtime: `local` or `docker`, or `auto` (docker when an engine answers, else local)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from streamctl.config import Settings
+from streamctl.errors import PreflightError
+
+RUNTIME_FILE = "runtime"
+
+
+@dataclass(frozen=True)
+class Choice:
+    name: str
+    reason: str
+
+
+def docker_engine_answers() -> tuple[bool, str]:
+    try:
+        import docker
+
+        client = docker.from_env(timeout=3)
+        client.ping()
+        return True, f"a Docker engine answers at {client.api.base_url}"
+    except Exception as exc:  # DockerException, connection refused, no socket
+        return False, f"no Docker engine answers ({type(exc).__name__})"
+
+
+def docker_runtime_available() -> bool:
+    try:
+        import streamctl.runtimes.docker.runtime  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def choose(settings: Settings, requested: str | None = None) -> Choice:
+    wanted = requested or settings.runtime
+    recorded = recorded_runtime(settings.stack_dir)
+    if wanted == "auto" and recorded:
+        return Choice(recorded, f"stack {settings.stack_name!r} was brought up with the {recorded} runtime")
+    if wanted == "local":
+        return Choice("local", "asked for")
+    if wanted == "docker":
+        if not docker_runtime_available():
+            raise PreflightError("the docker runtime is not part of this version of streamctl",
+                                 hint="use --runtime local")
+        return Choice("docker", "asked for")
+    answers, why = docker_engine_answers()
+    if answers and docker_runtime_available():
+        return Choice("docker", why)
+    if answers:
+        return Choice("local", f"{why}, but this version has no docker runtime")
+    return Choice("local", why)
+
+
+def recorded_runtime(stack_dir: Path) -> str | None:
+    path = stack_dir / RUNTIME_FILE
+    return path.read_text().strip() if path.is_file() else None
+
+
+def record_runtime(stack_dir: Path, name: str) -> None:
+    stack_dir.mkdir(parents=True, exist_ok=True)
+    (stack_dir / RUNTIME_FILE).write_text(name)
+
+
+def runtime_for(settings: Settings, choice: Choice):
+    if choice.name == "docker":
+        from streamctl.runtimes.docker.runtime import DockerRuntime
+
+        return DockerRuntime(settings)
+    from streamctl.runtimes.local.runtime import LocalRuntime
+
+    return LocalRuntime(settings)

@@ -1,0 +1,46 @@
+"""Readiness checks: small functions that answer "is it ready yet?" without blocking for long.
+
+Each returns (ready, detail). The runtime polls them with a deadline and renders progress.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import urllib.error
+import urllib.request
+from typing import Any
+
+Check = tuple[bool, str]
+
+
+def tcp_open(host: str, port: int, timeout_s: float = 0.5) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=timeout_s):
+            return True
+    except OSError:
+        return False
+
+
+def http_json(url: str, timeout_s: float = 2.0, method: str = "GET", body: Any = None) -> tuple[int, Any]:
+    data = json.dumps(body).encode() if body is not None else None
+    request = urllib.request.Request(url, data=data, method=method,
+                                     headers={"Content-Type": "application/json"} if data else {})
+    try:
+        with urllib.request.urlopen(request, timeout=timeout_s) as response:
+            raw = response.read()
+            return response.status, json.loads(raw) if raw else None
+    except urllib.error.HTTPError as exc:
+        raw = exc.read()
+        try:
+            return exc.code, json.loads(raw) if raw else None
+        except ValueError:
+            return exc.code, raw.decode(errors="replace")
+
+
+def http_ok(url: str, timeout_s: float = 2.0) -> Check:
+    try:
+        status, _ = http_json(url, timeout_s)
+    except (OSError, ValueError) as exc:
+        return False, f"{url}: {getattr(exc, 'reason', exc)}"
+    return status == 200, f"{url} answered {status}"
