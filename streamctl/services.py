@@ -30,13 +30,15 @@ STACK: tuple[ServiceSpec, ...] = (
     ServiceSpec("elasticsearch", "Elasticsearch (transactions-aggregated)", (),
                 ("elasticsearch", "elasticsearch_transport")),
     ServiceSpec("flink-jobmanager", "Flink JobManager (REST/UI)", (), ("flink_rest", "flink_rpc")),
-    ServiceSpec("flink-taskmanager", "Flink TaskManager", ("flink-jobmanager",), ()),
+    # Started beside the JobManager, not after it: it keeps retrying until it registers.
+    ServiceSpec("flink-taskmanager", "Flink TaskManager", (), ()),
     ServiceSpec("topics", "Kafka topics", ("kafka",), kind=TASK),
     ServiceSpec("schema", "database and sales_summary table", ("postgres",), kind=TASK),
     ServiceSpec("index-template", "Elasticsearch index template", ("elasticsearch",), kind=TASK),
     ServiceSpec("producer", "producer REST API", ("topics",), ("producer",)),
     ServiceSpec("indexer", "Elasticsearch indexer", ("topics", "index-template"), ()),
-    ServiceSpec("flink-job", "aggregation job RUNNING", ("topics", "schema", "flink-taskmanager"), kind=TASK),
+    # Submitted once the JobManager answers; it then waits for the TaskManager's slots to run.
+    ServiceSpec("flink-job", "aggregation job RUNNING", ("topics", "schema", "flink-jobmanager"), kind=TASK),
 )
 
 

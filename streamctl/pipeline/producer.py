@@ -28,6 +28,7 @@ from streamctl.pipeline.openapi import openapi_document
 
 log = logging.getLogger("streamctl.producer")
 RETRY_AFTER_SECONDS = "2"
+DRAIN_FACTOR = 4  # an oversized body is read and discarded up to this multiple of the cap
 JSON = b"application/json"
 NDJSON = b"application/x-ndjson"
 
@@ -139,9 +140,6 @@ class ProducerApp:
     # -- request plumbing -----------------------------------------------------------------------
     async def _read_body(self, scope: dict, receive: Receive) -> bytes:
         limit = self.config.max_body_bytes
-        for name, value in scope.get("headers", []):
-            if name == b"content-length" and value.isdigit() and int(value) > limit:
-                raise BodyTooLarge
         chunks, size = [], 0
         while True:
             message = await receive()
@@ -149,11 +147,14 @@ class ProducerApp:
                 break
             chunk = message.get("body", b"")
             size += len(chunk)
-            if size > limit:
-                raise BodyTooLarge
-            chunks.append(chunk)
+            if size <= limit:
+                chunks.append(chunk)
+            elif size > DRAIN_FACTOR * limit:
+                raise BodyTooLarge  # too much to even drain: answer now, the server drops the connection
             if not message.get("more_body"):
                 break
+        if size > limit:  # drained, so the client can read the 413 instead of a broken pipe
+            raise BodyTooLarge
         return b"".join(chunks)
 
     @staticmethod

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import importlib.util
 import shutil
+import threading
 from pathlib import Path
 
 import yaml
@@ -41,6 +42,10 @@ def _flatten(data: dict, prefix: str = "") -> dict[str, object]:
     return flat
 
 
+_prepare_lock = threading.Lock()
+_prepared: set[Path] = set()  # cluster directories written by this process (JM and TM start in parallel)
+
+
 class FlinkCluster:
     """Files and settings shared by the JobManager, the TaskManager and the job submitter."""
 
@@ -72,6 +77,8 @@ class FlinkCluster:
         flat.update({
             "env.java.opts.all": java_opts,
             "env.java.home": str(self.ctx.java.home),
+            # The submitting client is a short-lived JVM: C1 alone starts it in 2/3 of the time.
+            "env.java.opts.client": "-XX:TieredStopAtLevel=1 -XX:+UseSerialGC",
             "env.log.dir": str(self.dir / "log"),
             "env.pid.dir": str(self.dir / "run"),
             "io.tmp.dirs": str(self.dir / "tmp"),
@@ -99,6 +106,12 @@ class FlinkCluster:
         return flat
 
     def prepare(self) -> None:
+        with _prepare_lock:
+            if self.dir not in _prepared:
+                self._write_files()
+                _prepared.add(self.dir)
+
+    def _write_files(self) -> None:
         for sub in ("log", "run", "tmp", "checkpoints", "savepoints"):
             (self.dir / sub).mkdir(parents=True, exist_ok=True)
         conf = fresh_dir(self.conf_dir)
@@ -163,6 +176,9 @@ class FlinkTaskManager(LocalService):
     def __init__(self, ctx):
         super().__init__(ctx)
         self.cluster = FlinkCluster(ctx)
+
+    def prepare(self) -> None:
+        self.cluster.prepare()
 
     def launch(self) -> Launch:
         return Launch(("bash", str(self.cluster.home / "bin" / "taskmanager.sh"), "start-foreground"),

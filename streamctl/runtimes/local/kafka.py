@@ -12,7 +12,7 @@ from streamctl.artifacts.lock import Role, read_lock
 from streamctl.errors import StartupError
 from streamctl.paths import LOCK_FILE
 from streamctl.runtimes.local.base import Launch, LocalService
-from streamctl.waits import Check
+from streamctl.waits import Check, tcp_open
 
 LOG4J2 = """\
 status = warn
@@ -107,6 +107,9 @@ class Kafka(LocalService):
         from kafka import KafkaAdminClient
         from kafka.errors import KafkaError
 
+        # kafka-python blocks for its whole bootstrap timeout (30 s) when nothing listens: ask the port first.
+        if not tcp_open(self.ctx.host, self.ctx.settings.ports.kafka):
+            return False, f"{self.bootstrap} not listening yet"
         try:
             admin = KafkaAdminClient(bootstrap_servers=self.bootstrap, request_timeout_ms=3000)
         except (KafkaError, OSError, ValueError) as exc:

@@ -16,9 +16,13 @@ from streamctl.waits import Check
 
 def find_postgres_bin(setting: str = "") -> Path:
     """settings.postgres.bin_dir, then PATH, then pg_config --bindir, then /usr/lib/postgresql/*/bin."""
-    candidates: list[Path] = []
     if setting:
-        candidates.append(Path(setting))
+        directory = Path(setting)
+        if (directory / "postgres").is_file() and (directory / "initdb").is_file():
+            return directory
+        raise PreflightError(f"postgres.bin_dir {setting} has no postgres and initdb binaries",
+                             hint="point postgres.bin_dir at the directory holding initdb and postgres")
+    candidates: list[Path] = []
     on_path = shutil.which("postgres")
     if on_path:
         candidates.append(Path(on_path).resolve().parent)
@@ -35,9 +39,6 @@ def find_postgres_bin(setting: str = "") -> Path:
     for directory in candidates:
         if (directory / "postgres").is_file() and (directory / "initdb").is_file():
             return directory
-    if setting:
-        raise PreflightError(f"postgres.bin_dir {setting} has no postgres and initdb binaries",
-                             hint="point postgres.bin_dir at the directory holding initdb and postgres")
     raise PreflightError("PostgreSQL server binaries (initdb, postgres) not found",
                          hint="apt-get install postgresql (or set postgres.bin_dir)")
 

@@ -1,0 +1,100 @@
+"""Helpers for tests that run a real stack: a private state directory and ports, and HTTP/SQL access."""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import time
+import urllib.request
+import uuid
+from pathlib import Path
+
+import yaml
+
+from streamctl.cli import run
+from streamctl.config import Settings, load_settings
+
+# Ports of their own, so a test stack never collides with a developer's running stack.
+TEST_PORTS = {"kafka": 29092, "kafka_controller": 29093, "flink_rest": 28081, "flink_rpc": 26123,
+              "postgres": 25432, "elasticsearch": 29200, "elasticsearch_transport": 29300, "producer": 25000,
+              "kibana": 25601, "kafka_ui": 28080}
+
+
+def make_stack_config(name: str, window_seconds: int = 10, **extra) -> Path:
+    # Under /tmp with mode 755: as root, PostgreSQL and Elasticsearch run as an account that must reach it.
+    state = Path(tempfile.mkdtemp(prefix=f"streamctl-{name}-", dir="/tmp"))
+    state.chmod(0o755)
+    config = {
+        "stack_name": name,
+        "state_dir": str(state),
+        "ports": TEST_PORTS,
+        "flink": {"window_seconds": window_seconds, "watermark_delay_seconds": 2, "checkpoint_interval_seconds": 5},
+        "kafka": {"partitions": 3},
+        **extra,
+    }
+    path = state / "streamctl.yaml"
+    path.write_text(yaml.safe_dump(config))
+    return path
+
+
+def cli(config: Path, *args: str) -> int:
+    return run(["--config", str(config), *args])
+
+
+def settings_of(config: Path) -> Settings:
+    return load_settings(config_file=config, env={})
+
+
+def post_json(url: str, payload, content_type: str = "application/json") -> tuple[int, dict, dict]:
+    data = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
+    request = urllib.request.Request(url, data=data, headers={"Content-Type": content_type}, method="POST")
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return response.status, dict(response.headers), json.loads(response.read() or b"null")
+    except urllib.error.HTTPError as exc:
+        body = exc.read()
+        return exc.code, dict(exc.headers), json.loads(body) if body.startswith(b"{") else {}
+
+
+def get(url: str) -> tuple[int, bytes]:
+    try:
+        with urllib.request.urlopen(url, timeout=10) as response:
+            return response.status, response.read()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read()
+    except OSError:
+        return 0, b""
+
+
+def transaction(category="Books", brand="Nike", payment="Pix", price=10.0, quantity=1, currency="BRL") -> dict:
+    return {
+        "transaction_id": str(uuid.uuid4()), "product_id": 7, "product_name": "thing",
+        "product_category": category, "product_price": price, "product_quantity": quantity,
+        "product_brand": brand, "total_amount": price * quantity, "currency": currency, "customer_id": 3,
+        "transaction_date": "now", "payment_method": payment,
+    }
+
+
+def wait_for(predicate, timeout_s: float, interval_s: float = 0.5, what: str = "condition"):
+    deadline = time.monotonic() + timeout_s
+    last = None
+    while time.monotonic() < deadline:
+        last = predicate()
+        if last:
+            return last
+        time.sleep(interval_s)
+    raise AssertionError(f"timed out after {timeout_s:.0f} s waiting for {what}; last value: {last!r}")
+
+
+def pids_alive(pids: list[int]) -> list[int]:
+    alive = []
+    for pid in pids:
+        try:
+            os.kill(pid, 0)
+            stat = Path(f"/proc/{pid}/stat").read_text()
+            if stat[stat.rindex(")") + 2] != "Z":
+                alive.append(pid)
+        except (ProcessLookupError, FileNotFoundError):
+            continue
+    return alive

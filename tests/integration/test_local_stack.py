@@ -1,0 +1,221 @@
+"""The whole pipeline on the local runtime, through the CLI, on real Kafka, Flink, PostgreSQL and
+Elasticsearch: up -> healthy -> transactions in both sinks, exactly -> bad input refused -> Kafka down
+gives 503 -> down leaves nothing -> up keeps data -> down --purge."""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from decimal import Decimal
+
+import psycopg2
+import pytest
+from kafka import KafkaConsumer, TopicPartition
+
+from streamctl.exit_codes import ExitCode
+from streamctl.pipeline.contract import parse_event_time, validate_transaction
+from streamctl.pipeline.windows import aggregate
+from streamctl.runtimes.local.preflight import port_free
+from streamctl.runtimes.local.runtime import LocalRuntime
+from streamctl.runtimes.local.supervisor import group_pids
+from streamctl.secrets import Secrets
+from streamctl.services import services_only
+from tests.integration.stackutil import (TEST_PORTS, cli, get, make_stack_config, pids_alive, post_json,
+                                         settings_of, transaction, wait_for)
+from tests.unit.test_contract import reference_payload
+
+pytestmark = pytest.mark.integration
+WINDOW_S = 10
+
+
+@pytest.fixture(scope="module")
+def stack():
+    config = make_stack_config("it-local", window_seconds=WINDOW_S)
+    try:
+        assert cli(config, "up", "--runtime", "local") == ExitCode.OK
+        yield config
+    finally:
+        cli(config, "down", "--purge")
+
+
+@pytest.fixture(scope="module")
+def api(stack):
+    return f"http://127.0.0.1:{TEST_PORTS['producer']}"
+
+
+def pg_connect(config):
+    settings = settings_of(config)
+    password = Secrets.load(settings.stack_dir).postgres_password
+    return psycopg2.connect(host="127.0.0.1", port=settings.ports.postgres, user=settings.postgres.user,
+                            password=password, dbname=settings.postgres.database)
+
+
+def pg_windows(config, categories: set[str]) -> dict[tuple, tuple]:
+    with pg_connect(config) as conn, conn.cursor() as cur:
+        cur.execute("SELECT window_start, window_end, category, brand, payment_method, currency, transaction_count,"
+                    " items_sold, revenue, avg_ticket FROM sales_summary WHERE category = ANY(%s)", (list(categories),))
+        rows = cur.fetchall()
+    conn.close()
+    return {(int(r[0].timestamp() * 1000), r[2], r[3], r[4], r[5]): (int((r[1] - r[0]).total_seconds()), r[6], r[7],
+                                                                     r[8], r[9]) for r in rows}
+
+
+def es_windows(config, categories: set[str]) -> dict[tuple, tuple]:
+    settings = settings_of(config)
+    query = json.dumps({"size": 10000, "query": {"terms": {"category": sorted(categories)}}}).encode()
+    import urllib.request
+
+    request = urllib.request.Request(f"http://127.0.0.1:{settings.ports.elasticsearch}/"
+                                     f"{settings.elasticsearch.index}/_search", data=query,
+                                     headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=10) as response:
+        hits = json.loads(response.read())["hits"]["hits"]
+    result = {}
+    for hit in hits:
+        d = hit["_source"]
+        start, end = parse_event_time(d["window_start"].replace("Z", ".000Z")), parse_event_time(
+            d["window_end"].replace("Z", ".000Z"))
+        key = (start, d["category"], d["brand"], d["payment_method"], d["currency"])
+        assert hit["_id"] == f"{d['window_start']}|{d['category']}|{d['brand']}|{d['payment_method']}|{d['currency']}"
+        result[key] = ((end - start) // 1000, d["transaction_count"], d["items_sold"], Decimal(d["revenue"]),
+                       Decimal(d["avg_ticket"]))
+    return result
+
+
+def topic_records(config) -> list[dict]:
+    settings = settings_of(config)
+    consumer = KafkaConsumer(bootstrap_servers=f"127.0.0.1:{settings.ports.kafka}", enable_auto_commit=False)
+    partitions = [TopicPartition(settings.kafka.topic, p) for p in consumer.partitions_for_topic(settings.kafka.topic)]
+    consumer.assign(partitions)
+    consumer.seek_to_beginning(*partitions)
+    end = consumer.end_offsets(partitions)
+    values = []
+    while any(consumer.position(tp) < end[tp] for tp in partitions):
+        for batch in consumer.poll(timeout_ms=1000).values():
+            values.extend(json.loads(r.value) for r in batch)
+    consumer.close()
+    return values
+
+
+def test_status_reports_every_service_healthy(stack, capsys):
+    code = cli(stack, "status", "--json")
+    report = json.loads(capsys.readouterr().out)
+    assert code == ExitCode.OK
+    assert report["healthy"] is True and report["job_state"] == "RUNNING"
+    assert {s["name"] for s in report["services"]} == {s.name for s in services_only()}
+    assert all(s["healthy"] and s["pid"] for s in report["services"])
+
+
+def test_transactions_over_three_windows_land_exactly_in_both_sinks(stack, api):
+    tag = uuid.uuid4().hex[:6]
+    categories = [f"Electronics-{tag}", f"Books-{tag}", f"Toys-{tag}"]
+    brands, payments = ["Samsung", "Apple", "Nike"], ["Credit Card", "Pix", "PayPal"]
+    accepted: list[tuple[dict, int]] = []
+    windows_seen: set[int] = set()
+    i = 0
+    while len(windows_seen) < 3:
+        single = [transaction(categories[(i + k) % 3], brands[(i + k) % 3], payments[(i + 2 * k) % 3],
+                              price=round(10 + 7.37 * (i + k), 2), quantity=1 + (i + k) % 5) for k in range(4)]
+        for payload in single:
+            status, _, body = post_json(f"{api}/transaction", payload)
+            assert status == 201, body
+            record, errors = validate_transaction(payload, body["transaction_date"])
+            accepted.append((record, 0))
+            windows_seen.add(parse_event_time(body["transaction_date"]) // (WINDOW_S * 1000))
+        batch = [transaction(categories[k % 3], brands[k % 3], payments[k % 3], price=99.99, quantity=3)
+                 for k in range(5)]
+        status, _, body = post_json(f"{api}/transactions", batch)
+        assert status == 200 and body["accepted"] == 5, body
+        for payload in batch:
+            record, _ = validate_transaction(payload, body["transaction_date"])
+            accepted.append((record, 0))
+        windows_seen.add(parse_event_time(body["transaction_date"]) // (WINDOW_S * 1000))
+        i += 1
+        time.sleep(1.5)
+
+    expected = {(k.window_start_ms, k.category, k.brand, k.payment_method, k.currency):
+                (WINDOW_S, f.transaction_count, f.items_sold, f.revenue, f.avg_ticket)
+                for k, f in aggregate(accepted, WINDOW_S * 1000).items()}
+    assert len({k[0] for k in expected}) >= 3 and len(expected) >= 9
+    wanted = set(categories)
+    # Windows close a watermark delay after their end, driven by heartbeats even with no traffic.
+    wait_for(lambda: pg_windows(stack, wanted) == expected, 60, what="PostgreSQL rows to equal the expected windows")
+    wait_for(lambda: es_windows(stack, wanted) == expected, 30, what="Elasticsearch documents to equal them")
+
+
+def test_reference_payload_is_accepted(api):
+    status, _, body = post_json(f"{api}/transaction", reference_payload())
+    assert status == 201 and body["status"] == "accepted"
+    assert body["transaction_date"].endswith("Z") and len(body["transaction_date"]) == 24
+
+
+INVALID = [("transaction_id", "nope"), ("product_id", 0), ("product_name", ""), ("product_category", 5),
+           ("product_price", -1), ("product_quantity", 0), ("product_brand", None), ("total_amount", 1.0),
+           ("currency", "R$"), ("customer_id", "x"), ("payment_method", "")]
+
+
+def test_invalid_payloads_get_400_naming_the_field_and_nothing_reaches_kafka(stack, api):
+    refused_ids = set()
+    for field, value in INVALID:
+        payload = transaction()
+        payload[field] = value
+        refused_ids.add(payload["transaction_id"])
+        status, _, body = post_json(f"{api}/transaction", payload)
+        assert status == 400 and set(body["fields"]) == {field}, (field, body)
+    assert post_json(f"{api}/transaction", b"{oops")[0] == 400
+    wrong_type = transaction()
+    refused_ids.add(wrong_type["transaction_id"])
+    assert post_json(f"{api}/transaction", wrong_type, "text/plain")[0] == 415
+    huge = transaction() | {"product_name": "x" * (5 * 1024 * 1024)}
+    refused_ids.add(huge["transaction_id"])
+    assert post_json(f"{api}/transaction", huge)[0] == 413
+    seen = {r.get("transaction_id") for r in topic_records(stack)}
+    assert not refused_ids & seen
+
+
+def test_metrics_are_prometheus_text(api):
+    status, body = get(f"{api}/metrics")
+    text = body.decode()
+    assert status == 200
+    accepted = int(next(line for line in text.splitlines()
+                        if line.startswith("streamctl_producer_records_accepted_total ")).split()[1])
+    assert accepted > 0
+    assert 'streamctl_producer_records_rejected_total{reason="invalid"}' in text
+
+
+def test_kafka_down_gives_503_then_up_recovers(stack, api):
+    runtime = LocalRuntime(settings_of(stack))
+    runtime.supervisor.stop("kafka", timeout_s=30)
+    status, headers, body = post_json(f"{api}/transaction", transaction())
+    assert status == 503 and {k.lower(): v for k, v in headers.items()}.get("retry-after") == "2", body
+    wait_for(lambda: get(f"{api}/health")[0] == 503, 15, what="/health to turn 503")
+    assert cli(stack, "up") == ExitCode.OK  # restarts what is missing, leaves the rest
+    wait_for(lambda: get(f"{api}/health")[0] == 200, 30, what="/health to recover")
+    assert post_json(f"{api}/transaction", transaction())[0] == 201
+
+
+def test_down_leaves_nothing_then_up_keeps_data_then_purge(stack):
+    settings = settings_of(stack)
+    runtime = LocalRuntime(settings)
+    records = [runtime.supervisor.record(s.name) for s in services_only()]
+    pids = [p for r in records if r for p in [r.pid, *group_pids(r.pid)]]
+    assert len(pids) >= len(records)
+    with pg_connect(stack) as conn, conn.cursor() as cur:
+        cur.execute("SELECT count(*) FROM sales_summary")
+        rows_before = cur.fetchone()[0]
+    assert rows_before > 0
+
+    assert cli(stack, "down") == ExitCode.OK
+    assert pids_alive(pids) == []
+    busy = [name for name, port in TEST_PORTS.items()
+            if name not in ("kibana", "kafka_ui") and not port_free("127.0.0.1", port)]
+    assert busy == []
+
+    assert cli(stack, "up") == ExitCode.OK
+    with pg_connect(stack) as conn, conn.cursor() as cur:
+        cur.execute("SELECT count(*) FROM sales_summary")
+        assert cur.fetchone()[0] >= rows_before
+
+    assert cli(stack, "down", "--purge") == ExitCode.OK
+    assert not settings.stack_dir.exists()

@@ -1,0 +1,120 @@
+"""HTTP semantics of the producer API that are decided before Kafka is involved.
+
+The writer here refuses every send: these requests must never reach Kafka. Everything that does
+reach Kafka is tested against a real broker in tests/integration.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+import orjson
+import pytest
+
+from streamctl.pipeline.producer import ProducerApp, ProducerConfig
+from tests.unit.test_contract import reference_payload
+
+
+class RefusingWriter:
+    connected = False
+    partitions: list[int] = []
+
+    def healthy(self, within_s: float) -> bool:
+        return False
+
+    async def send(self, *args, **kwargs):
+        raise AssertionError("nothing may reach Kafka in these tests")
+
+
+def call(app: ProducerApp, method: str, path: str, body: bytes = b"", content_type: str | None = "application/json",
+         chunks: int = 1):
+    headers = [(b"content-type", content_type.encode())] if content_type else []
+    headers.append((b"content-length", str(len(body)).encode()))
+    scope = {"type": "http", "method": method, "path": path, "headers": headers}
+    size = max(1, len(body) // chunks + 1)
+    parts = [body[i:i + size] for i in range(0, len(body), size)] or [b""]
+    messages = [{"type": "http.request", "body": p, "more_body": i < len(parts) - 1} for i, p in enumerate(parts)]
+    sent = []
+
+    async def receive():
+        return messages.pop(0)
+
+    async def send(message):
+        sent.append(message)
+
+    asyncio.run(app(scope, receive, send))
+    status = sent[0]["status"]
+    headers = dict(sent[0]["headers"])
+    return status, headers, sent[1]["body"]
+
+
+@pytest.fixture
+def app():
+    return ProducerApp(ProducerConfig(max_body_bytes=10_000, max_batch_records=3), writer=RefusingWriter())
+
+
+def test_invalid_transaction_is_400_naming_fields(app):
+    payload = reference_payload() | {"product_quantity": 0, "currency": "xx"}
+    status, _, body = call(app, "POST", "/transaction", orjson.dumps(payload))
+    assert status == 400
+    assert set(orjson.loads(body)["fields"]) == {"product_quantity", "currency"}
+
+
+def test_not_json_is_400(app):
+    status, _, body = call(app, "POST", "/transaction", b"{not json")
+    assert status == 400 and b"not valid JSON" in body
+
+
+def test_wrong_content_type_is_415(app):
+    assert call(app, "POST", "/transaction", orjson.dumps(reference_payload()), "text/plain")[0] == 415
+    assert call(app, "POST", "/transaction", orjson.dumps(reference_payload()), None)[0] == 415
+    assert call(app, "POST", "/transaction", orjson.dumps(reference_payload()), "application/json; charset=utf-8")[0] != 415
+
+
+def test_body_over_the_cap_is_413_by_header_and_by_stream(app):
+    big = b'{"x": "' + b"a" * 20_000 + b'"}'
+    assert call(app, "POST", "/transaction", big)[0] == 413
+    assert call(app, "POST", "/transaction", big, chunks=10)[0] == 413
+    assert call(app, "POST", "/transaction", huge, chunks=10)[0] == 413  # past the drain limit
+
+
+def test_batch_over_the_record_cap_is_413(app):
+    batch = orjson.dumps([reference_payload() for _ in range(4)])
+    assert call(app, "POST", "/transactions", batch)[0] == 413
+
+
+def test_batch_must_be_an_array_or_ndjson(app):
+    assert call(app, "POST", "/transactions", b'{"a": 1}')[0] == 400
+    assert call(app, "POST", "/transactions", b"[1, 2", "application/x-ndjson")[0] == 400
+    assert call(app, "POST", "/transactions", b"[]", "text/csv")[0] == 415
+
+
+def test_health_is_503_without_kafka(app):
+    status, headers, body = call(app, "GET", "/health", content_type=None)
+    assert status == 503 and headers[b"retry-after"] == b"2"
+    assert orjson.loads(body)["status"] != "OK"
+
+
+def test_unknown_path_and_method(app):
+    assert call(app, "GET", "/nope", content_type=None)[0] == 404
+    assert call(app, "GET", "/transaction", content_type=None)[0] == 405
+
+
+def test_openapi_document_describes_the_contract(app):
+    status, _, body = call(app, "GET", "/openapi.json", content_type=None)
+    document = orjson.loads(body)
+    assert status == 200 and document["openapi"].startswith("3.")
+    schema = document["components"]["schemas"]["Transaction"]
+    assert "transaction_id" in schema["required"] and "transaction_date" not in schema["required"]
+    assert {"/transaction", "/transactions", "/health", "/metrics"} <= set(document["paths"])
+
+
+def test_metrics_count_rejections(app):
+    call(app, "POST", "/transaction", b"{}")
+    call(app, "POST", "/transaction", b"{}", "text/plain")
+    status, _, body = call(app, "GET", "/metrics", content_type=None)
+    text = body.decode()
+    assert status == 200
+    assert 'streamctl_producer_records_rejected_total{reason="invalid"} 1' in text
+    assert 'streamctl_producer_records_rejected_total{reason="media_type"} 1' in text
+    assert "streamctl_producer_records_accepted_total 0" in text
