@@ -73,6 +73,7 @@ def test_wrong_content_type_is_415(app):
 
 def test_body_over_the_cap_is_413_by_header_and_by_stream(app):
     big = b'{"x": "' + b"a" * 20_000 + b'"}'
+    huge = b"a" * 50_000
     assert call(app, "POST", "/transaction", big)[0] == 413
     assert call(app, "POST", "/transaction", big, chunks=10)[0] == 413
     assert call(app, "POST", "/transaction", huge, chunks=10)[0] == 413  # past the drain limit
