@@ -22,7 +22,7 @@ setup: system-deps $(BIN)/streamctl
 	$(BIN)/streamctl fetch-connectors
 
 demo: setup
-	$(BIN)/streamctl fetch-connectors --offline
+	$(BIN)/streamctl up
 
 test: setup
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
