@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import time
+import urllib.parse
 import uuid
 from decimal import Decimal
 
@@ -182,6 +183,79 @@ def test_metrics_are_prometheus_text(api):
                         if line.startswith("streamctl_producer_records_accepted_total ")).split()[1])
     assert accepted > 0
     assert 'streamctl_producer_records_rejected_total{reason="invalid"}' in text
+
+
+def test_load_then_validate_is_exact(stack, capsys):
+    code = cli(stack, "load", "--users", "20", "--spawn-rate", "20", "--duration", "8s", "--profile", "max")
+    out = capsys.readouterr().out
+    assert code == ExitCode.OK, out
+    summary = json.loads(next(settings_of(stack).stack_dir.glob("load/*/summary.json")).read_text())
+    assert summary["final"]["requests"] > 100 and summary["final"]["failures"] == 0
+    assert (settings_of(stack).stack_dir / "load").exists()
+    code = cli(stack, "validate", "--wait", "60s", "--json")
+    report = json.loads(capsys.readouterr().out)
+    assert code == ExitCode.OK, report
+    assert report["verdict"] == "exact" and report["pending_windows"] == []
+    assert report["sinks"]["postgres"]["matched"] > 0
+    assert report["sinks"]["postgres"]["matched"] == report["sinks"]["elasticsearch"]["matched"]
+    posts = next(e["requests"] for e in summary["per_endpoint"] if e["name"] == "POST /transaction")
+    assert report["topic"]["transactions"] >= posts > 0
+    assert any("Kibana" in note for note in report["notes"])
+
+
+def test_validate_names_a_deleted_postgres_row(stack, capsys):
+    with pg_connect(stack) as conn, conn.cursor() as cur:
+        cur.execute("DELETE FROM sales_summary WHERE ctid = (SELECT ctid FROM sales_summary ORDER BY window_start"
+                    " LIMIT 1) RETURNING *")
+        deleted = cur.fetchone()
+    conn.close()
+    try:
+        code = cli(stack, "validate", "--json")
+        report = json.loads(capsys.readouterr().out)
+        assert code == ExitCode.CHECK_FAILED and report["verdict"] == "mismatch"
+        (missing,) = report["sinks"]["postgres"]["missing"]
+        assert (missing["category"], missing["brand"], missing["payment_method"]) == deleted[2:5]
+        assert report["sinks"]["elasticsearch"]["exact"] is True
+    finally:
+        with pg_connect(stack) as conn, conn.cursor() as cur:
+            cur.execute("INSERT INTO sales_summary VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)", deleted)
+        conn.close()
+
+
+def test_validate_names_a_changed_elasticsearch_document(stack, capsys):
+    settings = settings_of(stack)
+    base = f"http://127.0.0.1:{settings.ports.elasticsearch}/{settings.elasticsearch.index}"
+    status, body = get(f"{base}/_search?size=1&sort=window_start:asc")
+    hit = json.loads(body)["hits"]["hits"][0]
+    doc = dict(hit["_source"])
+    original = doc["revenue"]
+    doc["revenue"] = str(Decimal(original) + Decimal("0.01"))
+    doc_url = f"{base}/_doc/{urllib.parse.quote(hit['_id'], safe='')}?refresh=true"
+    assert post_json(doc_url, doc)[0] in (200, 201)
+    try:
+        code = cli(stack, "validate", "--json")
+        report = json.loads(capsys.readouterr().out)
+        assert code == ExitCode.CHECK_FAILED
+        (different,) = report["sinks"]["elasticsearch"]["different"]
+        assert different["category"] == doc["category"] and different["brand"] == doc["brand"]
+        assert Decimal(different["actual"]["revenue"]) - Decimal(different["expected"]["revenue"]) == Decimal("0.01")
+        assert report["sinks"]["postgres"]["exact"] is True
+    finally:
+        doc["revenue"] = original
+        assert post_json(doc_url, doc)[0] in (200, 201)
+
+
+def test_validate_with_elasticsearch_stopped_exits_2(stack, capsys):
+    runtime = LocalRuntime(settings_of(stack))
+    runtime.supervisor.stop("elasticsearch", timeout_s=30)
+    try:
+        code = cli(stack, "validate")
+        err = capsys.readouterr().err
+        assert code == ExitCode.UNAVAILABLE
+        assert "Elasticsearch is unreachable" in err
+    finally:
+        assert cli(stack, "up") == ExitCode.OK
+    assert cli(stack, "validate", "--wait", "30s") == ExitCode.OK
 
 
 def test_kafka_down_gives_503_then_up_recovers(stack, api):

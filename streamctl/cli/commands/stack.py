@@ -54,14 +54,8 @@ class LiveSteps:
         return table
 
 
-@app.command()
-def up(
-    ctx: typer.Context,
-    runtime: Optional[str] = typer.Option(None, "--runtime", help="local, docker or auto (docker when an engine answers)."),
-    offline: bool = typer.Option(False, "--offline", help="Do not download missing artifacts."),
-) -> int:
-    """Bring the whole stack up (idempotent: a running stack is reported, nothing starts twice)."""
-    settings = ctx.obj.settings(runtime=runtime)
+def bring_up(settings, runtime: str | None, offline: bool = False):
+    """Shared by `up` and `demo`: choose the runtime, start with live progress, print the endpoints."""
     choice = choose(settings, runtime)
     stdout.print(f"runtime: [bold]{choice.name}[/] ({choice.reason})", highlight=False)
     stack = runtime_for(settings, choice)
@@ -83,6 +77,18 @@ def up(
     for name, url in result.endpoints.items():
         table.add_row(f"[cyan]{name}[/]", url)
     stdout.print(table)
+    return result
+
+
+@app.command()
+def up(
+    ctx: typer.Context,
+    runtime: Optional[str] = typer.Option(None, "--runtime", help="local, docker or auto (docker when an engine answers)."),
+    offline: bool = typer.Option(False, "--offline", help="Do not download missing artifacts."),
+) -> int:
+    """Bring the whole stack up (idempotent: a running stack is reported, nothing starts twice)."""
+    settings = ctx.obj.settings(runtime=runtime)
+    bring_up(settings, runtime, offline)
     stdout.print("next: [bold]streamctl load --users 200[/] then [bold]streamctl validate[/]", highlight=False)
     return ExitCode.OK
 

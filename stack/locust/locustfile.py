@@ -1,0 +1,66 @@
+"""Load for the producer API, with the fields and value ranges of the reference load generator.
+
+Two user classes; `streamctl load --profile` picks one:
+  SeedUser  (profile seed): waits 1-3 s between tasks, like a shop's customers.
+  MaxUser   (profile max):  no wait, Locust's fast HTTP client, for throughput.
+Each posts 5 transactions for every health check.
+"""
+
+from __future__ import annotations
+
+import random
+import uuid
+
+from locust import FastHttpUser, HttpUser, between, constant
+
+CATEGORIES = ["Electronics", "Books", "Clothing", "Home", "Toys"]
+BRANDS = ["Samsung", "Apple", "Nike", "Sony", "Adidas"]
+PAYMENT_METHODS = ["Credit Card", "Debit Card", "PayPal", "Pix"]
+PRODUCTS = {
+    "Electronics": ["Smartphone", "Laptop", "Headphones", "Smartwatch", "Tablet"],
+    "Books": ["Novel", "Cookbook", "Biography", "Comic", "Textbook"],
+    "Clothing": ["T-Shirt", "Jeans", "Jacket", "Sneakers", "Dress"],
+    "Home": ["Lamp", "Blender", "Pillow", "Chair", "Vase"],
+    "Toys": ["Puzzle", "Doll", "Drone", "Board Game", "Lego Set"],
+}
+
+
+def make_transaction() -> dict:
+    category = random.choice(CATEGORIES)
+    price = round(random.uniform(10, 500), 2)
+    quantity = random.randint(1, 5)
+    return {
+        "transaction_id": str(uuid.uuid4()),
+        "product_id": random.randint(1000, 9999),
+        "product_name": random.choice(PRODUCTS[category]),
+        "product_category": category,
+        "product_price": price,
+        "product_quantity": quantity,
+        "product_brand": random.choice(BRANDS),
+        "total_amount": price * quantity,  # unrounded, as the reference generator sends it
+        "currency": "BRL",
+        "customer_id": random.randint(1, 10000),
+        "transaction_date": "now",
+        "payment_method": random.choice(PAYMENT_METHODS),
+    }
+
+
+def post_transaction(user) -> None:
+    user.client.post("/transaction", json=make_transaction(), name="POST /transaction")
+
+
+def health(user) -> None:
+    user.client.get("/health", name="GET /health")
+
+
+SHOPPING = {post_transaction: 5, health: 1}
+
+
+class SeedUser(HttpUser):
+    tasks = SHOPPING
+    wait_time = between(1, 3)
+
+
+class MaxUser(FastHttpUser):
+    tasks = SHOPPING
+    wait_time = constant(0)
