@@ -22,7 +22,7 @@ setup: system-deps $(BIN)/streamctl
 	$(BIN)/streamctl fetch-connectors
 
 demo: setup
-	$(BIN)/streamctl up
+	$(BIN)/streamctl demo
 
 test: setup
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
