@@ -25,6 +25,7 @@ demo: setup
 	$(BIN)/streamctl demo
 
 test: setup
+	@bash .ci/system-deps.sh --test
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 unit: $(BIN)/streamctl

@@ -1,11 +1,16 @@
 #!/usr/bin/env bash
-# Install the machine packages streamctl's local runtime and tests need, when missing and root.
+# Install the machine packages streamctl needs, when missing and root.
+#   .ci/system-deps.sh         what the local runtime needs (Java 17, PostgreSQL server binaries)
+#   .ci/system-deps.sh --test  plus what the tests need (Chromium renders the HTML report)
 set -euo pipefail
 
 need=()
 command -v java >/dev/null || need+=(openjdk-17-jre-headless)
 command -v mvn >/dev/null || need+=(maven)
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || command -v initdb >/dev/null || need+=(postgresql)
+if [ "${1:-}" = "--test" ]; then
+  command -v chromium >/dev/null || need+=(chromium)
+fi
 
 if [ ${#need[@]} -eq 0 ]; then
   exit 0

@@ -22,6 +22,7 @@ from streamctl.runtimes.local.runtime import LocalRuntime
 from streamctl.runtimes.local.supervisor import group_pids
 from streamctl.secrets import Secrets
 from streamctl.services import services_only
+from tests.integration.browser import dump_dom, png_distinct_bytes, screenshot
 from tests.integration.stackutil import (TEST_PORTS, cli, get, make_stack_config, pids_alive, post_json,
                                          settings_of, transaction, wait_for)
 from tests.unit.test_contract import reference_payload
@@ -201,6 +202,30 @@ def test_load_then_validate_is_exact(stack, capsys):
     posts = next(e["requests"] for e in summary["per_endpoint"] if e["name"] == "POST /transaction")
     assert report["topic"]["transactions"] >= posts > 0
     assert any("Kibana" in note for note in report["notes"])
+
+
+def test_html_report_renders_its_charts_in_chromium(stack, tmp_path, capsys):
+    page = tmp_path / "report.html"
+    assert cli(stack, "report", "--html", str(page)) == ExitCode.OK
+    text = page.read_text()
+    assert "<script" not in text and "http://" not in text and "https://" not in text  # self-contained
+    dom = dump_dom(page.as_uri())
+    for chart_id, title in (("revenue-by-category", "Revenue by category"),
+                            ("sales-by-payment-method", "Sales by payment method"),
+                            ("revenue-per-window", "Revenue per window")):
+        assert f'id="{chart_id}"' in dom and title in dom
+    assert "Electronics" in dom and "Pix" in dom
+    assert dom.count("<rect") >= 5 and "<polyline" in dom
+    shot = screenshot(page.as_uri(), tmp_path / "report.png")
+    assert png_distinct_bytes(shot) > 20
+
+
+def test_dashboard_shows_the_latest_window(stack, capsys):
+    assert cli(stack, "dashboard", "--once") == ExitCode.OK
+    out = capsys.readouterr().out
+    assert "revenue by category" in out and "sales by payment method" in out
+    assert "Flink job" in out and "RUNNING" in out
+    assert "lag streamctl-job" in out and "lag streamctl-indexer" in out
 
 
 def test_validate_names_a_deleted_postgres_row(stack, capsys):

@@ -142,6 +142,12 @@ def status(
         stdout.print(table)
         colour = "green" if report.job_state == "RUNNING" else "red"
         stdout.print(f"Flink job: [{colour}]{report.job_state}[/]", highlight=False)
+        for lag in report.consumer_lag:
+            if "error" in lag:
+                stdout.print(f"consumer lag: [red]{lag['error']}[/]", highlight=False)
+            else:
+                stdout.print(f"topic {lag['topic']}: end offsets {lag['end_offsets']:,}, group {lag['group']} "
+                             f"committed {lag['committed']:,}, lag {lag['lag']:,}", highlight=False)
         total = sum(s.rss_bytes for s in report.services)
         stdout.print(f"total RSS: {total / 2**30:.2f} GiB", highlight=False)
     return ExitCode.OK if report.healthy else ExitCode.CHECK_FAILED

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import shutil
 import subprocess
@@ -16,6 +17,7 @@ from streamctl.artifacts.fetch import Fetcher
 from streamctl.artifacts.lock import read_lock
 from streamctl.config import Settings
 from streamctl.errors import StartupError, StreamctlError
+from streamctl.kafka_info import lag_report
 from streamctl.parallel import run_graph
 from streamctl.paths import LOCK_FILE
 from streamctl.runtimes.local import preflight
@@ -70,7 +72,7 @@ class StackStatus:
     runtime: str
     services: list[ServiceStatus]
     job_state: str
-    topics: dict[str, dict] = field(default_factory=dict)
+    consumer_lag: list[dict] = field(default_factory=list)  # per group: topic, end offsets, committed, lag
 
     @property
     def healthy(self) -> bool:
@@ -328,7 +330,15 @@ class LocalRuntime:
                 job_state = "UNREACHABLE"
         else:
             job_state = "STOPPED"
-        return StackStatus(self.name, services, job_state)
+        lags = []
+        if self.supervisor.record("kafka"):
+            try:
+                lags = [dataclasses.asdict(lag) for lag in lag_report(f"{ctx.host}:{self.settings.ports.kafka}", {
+                    "streamctl-job": self.settings.kafka.topic,
+                    "streamctl-indexer": self.settings.kafka.aggregates_topic})]
+            except Exception as exc:  # status reports; it does not fail on a broker that is not answering
+                lags = [{"error": f"{type(exc).__name__}: {exc}"}]
+        return StackStatus(self.name, services, job_state, lags)
 
     def endpoints(self, ctx: LocalContext) -> dict[str, str]:
         s = self.settings

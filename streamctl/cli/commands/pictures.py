@@ -1,0 +1,92 @@
+"""`streamctl dashboard` (live terminal view) and `streamctl report --html FILE` (a page with charts)."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import typer
+from rich.console import Group
+from rich.live import Live
+from rich.table import Table
+
+from streamctl.cli.app import app, stdout
+from streamctl.dashboard import DashboardData, DashboardFeed
+from streamctl.endpoints import Endpoints
+from streamctl.exit_codes import ExitCode
+from streamctl.report import fetch_report_data, render_html
+
+
+def _bar(value: float, peak: float, width: int = 30) -> str:
+    return "█" * max(1, int(width * value / peak)) if peak else ""
+
+
+def dashboard_view(data: DashboardData, stack_name: str) -> Group:
+    window = data.window_start.strftime("%Y-%m-%d %H:%M:%S %Z") if data.window_start else "no window yet"
+    revenue = Table(title=f"revenue by category, window {window}", title_justify="left")
+    revenue.add_column("category")
+    revenue.add_column("revenue", justify="right")
+    revenue.add_column("")
+    peak = float(max((r for _, r in data.revenue_by_category), default=0))
+    for category, value in data.revenue_by_category:
+        revenue.add_row(category, f"{value:,.2f}", f"[blue]{_bar(float(value), peak)}[/]")
+    payments = Table(title="sales by payment method", title_justify="left")
+    payments.add_column("payment method")
+    payments.add_column("sales", justify="right")
+    payments.add_column("")
+    peak = max((n for _, n in data.sales_by_payment), default=0)
+    for method, count in data.sales_by_payment:
+        payments.add_row(method, str(count), f"[magenta]{_bar(count, peak)}[/]")
+    pipeline = Table(title="pipeline", title_justify="left")
+    pipeline.add_column("figure")
+    pipeline.add_column("value", justify="right")
+    rate = f"{data.accepted_per_s:,.0f}/s" if data.accepted_per_s is not None else "-"
+    pipeline.add_row("accepted transactions", f"{data.accepted_total:,}" if data.accepted_total is not None else "-")
+    pipeline.add_row("throughput", rate)
+    colour = "green" if data.job_state == "RUNNING" else "red"
+    pipeline.add_row("Flink job", f"[{colour}]{data.job_state}[/]")
+    for lag in data.lags:
+        pipeline.add_row(f"lag {lag.group} ({lag.topic})", f"{lag.lag:,}")
+    parts = [f"[bold]streamctl dashboard[/]: stack {stack_name}  [dim]{time.strftime('%H:%M:%S')}[/]",
+             revenue, payments, pipeline]
+    if data.problems:
+        parts.append(f"[red]{'; '.join(data.problems)}[/]")
+    return Group(*parts)
+
+
+@app.command()
+def dashboard(
+    ctx: typer.Context,
+    once: bool = typer.Option(False, "--once", help="Print one frame and exit (for scripts)."),
+    refresh: float = typer.Option(1.0, "--refresh", help="Seconds between refreshes."),
+) -> int:
+    """A live view of the latest window: revenue by category, sales by payment method, throughput, lag, job."""
+    settings = ctx.obj.settings()
+    feed = DashboardFeed(settings)
+    if once:
+        stdout.print(dashboard_view(feed.poll(), settings.stack_name))
+        return ExitCode.OK
+    with Live(dashboard_view(feed.poll(), settings.stack_name), console=stdout, refresh_per_second=4,
+              screen=False) as live:
+        try:
+            while True:
+                time.sleep(refresh)
+                live.update(dashboard_view(feed.poll(), settings.stack_name))
+        except KeyboardInterrupt:
+            pass
+    return ExitCode.OK
+
+
+@app.command()
+def report(
+    ctx: typer.Context,
+    html_file: Path = typer.Option(..., "--html", help="Write a self-contained HTML page with charts here."),
+) -> int:
+    """One self-contained HTML page with charts from PostgreSQL (no scripts, nothing fetched)."""
+    settings = ctx.obj.settings()
+    data = fetch_report_data(Endpoints.of(settings))
+    html_file.parent.mkdir(parents=True, exist_ok=True)
+    html_file.write_text(render_html(data, settings.stack_name))
+    stdout.print(f"[green]wrote[/] {html_file} ({data.totals[0]:,} transactions in {len(data.per_window)} windows)",
+                 highlight=False)
+    return ExitCode.OK

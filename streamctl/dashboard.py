@@ -1,0 +1,104 @@
+"""What `streamctl dashboard` shows, gathered from the running stack (no terminal code here)."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+
+from streamctl import provision
+from streamctl.config import Settings
+from streamctl.endpoints import Endpoints
+from streamctl.kafka_info import GroupLag, lag_report
+from streamctl.waits import http_json
+
+JOB_GROUP = "streamctl-job"
+INDEXER_GROUP = "streamctl-indexer"
+
+
+@dataclass
+class DashboardData:
+    window_start: datetime | None = None
+    revenue_by_category: list[tuple[str, Decimal]] = field(default_factory=list)
+    sales_by_payment: list[tuple[str, int]] = field(default_factory=list)
+    accepted_total: int | None = None
+    accepted_per_s: float | None = None
+    lags: list[GroupLag] = field(default_factory=list)
+    job_state: str = "UNKNOWN"
+    problems: list[str] = field(default_factory=list)
+
+
+class DashboardFeed:
+    """Polls the stack; remembers the last producer counter to turn it into a rate."""
+
+    def __init__(self, settings: Settings):
+        self.settings = settings
+        self.endpoints = Endpoints.of(settings)
+        self._last_counter: tuple[float, int] | None = None
+
+    def poll(self) -> DashboardData:
+        data = DashboardData()
+        self._latest_window(data)
+        self._throughput(data)
+        try:
+            data.lags = lag_report(self.endpoints.kafka_bootstrap, {
+                JOB_GROUP: self.settings.kafka.topic, INDEXER_GROUP: self.settings.kafka.aggregates_topic})
+        except Exception as exc:  # the dashboard keeps running while Kafka is away
+            data.problems.append(f"Kafka: {type(exc).__name__}")
+        try:
+            job = provision.find_job(self.endpoints.flink_url)
+            data.job_state = job.state if job else "NOT SUBMITTED"
+        except (OSError, ValueError):
+            data.job_state = "UNREACHABLE"
+        return data
+
+    def _latest_window(self, data: DashboardData) -> None:
+        import psycopg2
+
+        e = self.endpoints
+        try:
+            conn = psycopg2.connect(host=e.postgres_host, port=e.postgres_port, user=e.postgres_user,
+                                    password=e.postgres_password, dbname=e.postgres_database, connect_timeout=3)
+        except psycopg2.OperationalError:
+            data.problems.append("PostgreSQL unreachable")
+            return
+        try:
+            with conn.cursor() as cur:
+                cur.execute("SELECT max(window_start) FROM sales_summary")
+                data.window_start = cur.fetchone()[0]
+                if data.window_start is not None:
+                    cur.execute("SELECT category, sum(revenue) FROM sales_summary WHERE window_start = %s"
+                                " GROUP BY 1 ORDER BY 2 DESC", (data.window_start,))
+                    data.revenue_by_category = cur.fetchall()
+                    cur.execute("SELECT payment_method, sum(transaction_count) FROM sales_summary"
+                                " WHERE window_start = %s GROUP BY 1 ORDER BY 2 DESC", (data.window_start,))
+                    data.sales_by_payment = cur.fetchall()
+        finally:
+            conn.close()
+
+    def _throughput(self, data: DashboardData) -> None:
+        try:
+            import urllib.request
+
+            with urllib.request.urlopen(f"{self.endpoints.producer_url}/metrics", timeout=2) as response:
+                text = response.read().decode()
+        except OSError:
+            data.problems.append("producer unreachable")
+            return
+        for line in text.splitlines():
+            if line.startswith("streamctl_producer_records_accepted_total "):
+                data.accepted_total = int(float(line.split()[1]))
+        now = time.monotonic()
+        if data.accepted_total is not None:
+            if self._last_counter is not None and now > self._last_counter[0]:
+                then, count = self._last_counter
+                data.accepted_per_s = max(0.0, (data.accepted_total - count) / (now - then))
+            self._last_counter = (now, data.accepted_total)
+
+
+def flink_ok(endpoints: Endpoints) -> bool:
+    try:
+        return http_json(f"{endpoints.flink_url}/overview", 2)[0] == 200
+    except OSError:
+        return False
