@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 PYTEST_ARGS ?=
 
-.PHONY: setup system-deps demo test unit lock clean
+.PHONY: setup system-deps demo test unit bench lock clean
 
 $(BIN)/streamctl: pyproject.toml
 	@command -v $(PYTHON) >/dev/null || { echo "error: $(PYTHON) not found; streamctl needs Python 3.11 (apache-flink 1.20 has wheels only up to 3.11)"; exit 3; }
@@ -30,6 +30,14 @@ test: setup
 
 unit: $(BIN)/streamctl
 	$(BIN)/python -m pytest tests/unit $(PYTEST_ARGS)
+
+# Benchmarks on a running stack (brought up if needed); figures printed and written as JSON.
+bench: setup
+	@bash .ci/system-deps.sh --bench
+	$(BIN)/streamctl up
+	$(BIN)/streamctl bench ingest
+	$(BIN)/streamctl bench validate
+	$(BIN)/streamctl bench startup
 
 # Maintainers: let Maven resolve every role's closure again and rewrite connectors.lock.
 lock: $(BIN)/streamctl

@@ -204,6 +204,16 @@ def test_load_then_validate_is_exact(stack, capsys):
     assert any("Kibana" in note for note in report["notes"])
 
 
+def test_demo_runs_the_whole_story_on_the_running_stack(stack, capsys):
+    code = cli(stack, "demo", "--users", "10", "--duration", "6s")
+    out = capsys.readouterr().out
+    assert code == ExitCode.OK, out
+    assert "already running" in out  # up is idempotent: nothing started twice
+    assert "EXACT" in out and "where to look" in out and "sales_summary" in out
+    code = cli(stack, "validate", "--json")
+    assert code == ExitCode.OK and json.loads(capsys.readouterr().out)["verdict"] == "exact"
+
+
 def test_html_report_renders_its_charts_in_chromium(stack, tmp_path, capsys):
     page = tmp_path / "report.html"
     assert cli(stack, "report", "--html", str(page)) == ExitCode.OK

@@ -1,0 +1,147 @@
+"""Ingest benchmark: the producer API against the Flask development-server baseline (flush per
+request), same machine, same Kafka, same load generator (wrk), in one run; plus the batch endpoint."""
+
+from __future__ import annotations
+
+import http.client
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+import orjson
+
+from streamctl import provision
+from streamctl.endpoints import Endpoints
+from streamctl.errors import PreflightError
+from streamctl.waits import http_ok
+
+LUA = Path(__file__).with_name("post_transaction.lua")
+BASELINE_TOPIC = "bench-baseline"
+
+
+@dataclass(frozen=True)
+class IngestFigure:
+    server: str
+    requests_per_s: float
+    requests: int
+    non_2xx: int
+    errors: int
+    latency_avg_ms: float
+    seconds: float
+
+
+def _wrk() -> str:
+    path = shutil.which("wrk")
+    if path is None:
+        raise PreflightError("wrk is not installed (the load generator of this benchmark)",
+                             hint="apt-get install wrk (make bench installs it)")
+    return path
+
+
+def _latency_ms(text: str) -> float:
+    match = re.search(r"Latency\s+([\d.]+)(us|ms|s)", text)
+    if not match:
+        return float("nan")
+    return float(match.group(1)) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[match.group(2)]
+
+
+def run_wrk(name: str, base_url: str, seconds: int, connections: int) -> IngestFigure:
+    out = subprocess.run([_wrk(), "-t1", f"-c{connections}", f"-d{seconds}s", "--latency", "-s", str(LUA), base_url],
+                         capture_output=True, text=True, timeout=seconds + 60).stdout
+    requests = int(re.search(r"(\d+) requests in", out).group(1))
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+    non_2xx = int(m.group(1)) if (m := re.search(r"Non-2xx or 3xx responses: (\d+)", out)) else 0
+    errors = sum(int(x) for x in re.findall(r"(?:connect|read|write|timeout) (\d+)", out))
+    return IngestFigure(name, rps, requests, non_2xx, errors, _latency_ms(out), seconds)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def baseline_figure(endpoints: Endpoints, seconds: int, connections: int) -> IngestFigure:
+    provision.create_topics(endpoints.kafka_bootstrap, {BASELINE_TOPIC: {}}, 4)
+    port = _free_port()
+    server = subprocess.Popen([sys.executable, "-m", "streamctl.bench.flask_baseline", "--port", str(port),
+                               "--bootstrap", endpoints.kafka_bootstrap, "--topic", BASELINE_TOPIC],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 30
+        while not http_ok(f"http://127.0.0.1:{port}/health")[0]:
+            if time.monotonic() > deadline or server.poll() is not None:
+                raise PreflightError("the Flask baseline server did not start", hint="is Flask installed?")
+            time.sleep(0.3)
+        return run_wrk("Flask dev server, flush per request (baseline)", f"http://127.0.0.1:{port}", seconds,
+                       connections)
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+
+
+def batch_figure(producer_url: str, seconds: int, batch_size: int = 1000, clients: int = 2) -> IngestFigure:
+    """POST /transactions with batches of `batch_size` fresh records from `clients` threads."""
+    host, port = producer_url.removeprefix("http://").split(":")
+    accepted, failed, latencies = [0], [0], []
+    lock = threading.Lock()
+    stop_at = time.monotonic() + seconds
+
+    def body() -> bytes:
+        records = []
+        for i in range(batch_size):
+            price = 10 + (i % 490) + 0.25
+            quantity = 1 + i % 5
+            records.append({"transaction_id": str(uuid.uuid4()), "product_id": 1000 + i, "product_name": "Item",
+                            "product_category": ("Electronics", "Books", "Clothing", "Home", "Toys")[i % 5],
+                            "product_price": price, "product_quantity": quantity,
+                            "product_brand": ("Samsung", "Apple", "Nike", "Sony", "Adidas")[i % 5],
+                            "total_amount": price * quantity, "currency": "BRL", "customer_id": 1 + i,
+                            "transaction_date": "now",
+                            "payment_method": ("Credit Card", "Debit Card", "PayPal", "Pix")[i % 4]})
+        return orjson.dumps(records)
+
+    def client() -> None:
+        conn = http.client.HTTPConnection(host, int(port), timeout=60)
+        while time.monotonic() < stop_at:
+            payload = body()
+            started = time.monotonic()
+            conn.request("POST", "/transactions", payload, {"Content-Type": "application/json"})
+            response = conn.getresponse()
+            data = response.read()
+            with lock:
+                latencies.append(time.monotonic() - started)
+                if response.status == 200:
+                    accepted[0] += orjson.loads(data)["accepted"]
+                else:
+                    failed[0] += batch_size
+        conn.close()
+
+    started = time.monotonic()
+    threads = [threading.Thread(target=client) for _ in range(clients)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    elapsed = time.monotonic() - started
+    mean_ms = 1000 * sum(latencies) / len(latencies) if latencies else float("nan")
+    return IngestFigure(f"producer API, POST /transactions x{batch_size}", accepted[0] / elapsed, accepted[0],
+                        failed[0], 0, mean_ms, elapsed)
+
+
+def bench_ingest(endpoints: Endpoints, seconds: int = 20, connections: int = 32) -> dict:
+    baseline = baseline_figure(endpoints, seconds, connections)
+    ours = run_wrk("producer API (granian + orjson), POST /transaction", endpoints.producer_url, seconds, connections)
+    batch = batch_figure(endpoints.producer_url, seconds)
+    return {
+        "figures": [baseline.__dict__, ours.__dict__, batch.__dict__],
+        "ratio_single_vs_baseline": ours.requests_per_s / baseline.requests_per_s if baseline.requests_per_s else None,
+        "connections": connections,
+    }

@@ -1,0 +1,93 @@
+"""The benchmark suite: start-up, idle memory, validation speed, ingest. Each returns a dict of
+figures; the CLI prints them and writes them as JSON."""
+
+from __future__ import annotations
+
+import os
+import platform
+import time
+
+from streamctl import provision
+from streamctl.config import Settings
+from streamctl.endpoints import Endpoints
+from streamctl.validate import TopicScanner
+
+CATEGORIES = ("Electronics", "Books", "Clothing", "Home", "Toys")
+BRANDS = ("Samsung", "Apple", "Nike", "Sony", "Adidas")
+PAYMENTS = ("Credit Card", "Debit Card", "PayPal", "Pix")
+
+
+def machine() -> dict:
+    mem = 0
+    with open("/proc/meminfo") as f:
+        for line in f:
+            if line.startswith("MemTotal:"):
+                mem = int(line.split()[1]) * 1024
+    return {"cores": os.cpu_count(), "memory_gib": round(mem / 2**30, 1), "python": platform.python_version(),
+            "system": platform.platform()}
+
+
+def bench_startup(runtime, runs: int = 1) -> dict:
+    """`down` then `up` with artifacts cached, timed until the job is RUNNING (`up` returns then)."""
+    seconds = []
+    for _ in range(runs):
+        runtime.down()
+        started = time.monotonic()
+        runtime.up()
+        seconds.append(time.monotonic() - started)
+    return {"up_seconds": [round(s, 1) for s in seconds], "best_s": round(min(seconds), 1), "goal_s": 45}
+
+
+def bench_memory(runtime, settle_s: int = 20) -> dict:
+    time.sleep(settle_s)
+    status = runtime.status()
+    per_service = {s.name: round(s.rss_bytes / 2**20) for s in status.services}
+    total = sum(s.rss_bytes for s in status.services)
+    return {"idle_rss_mib": per_service, "total_gib": round(total / 2**30, 2), "goal_gib": 3.0}
+
+
+def _records(count: int, window_ms: int, start_ms: int):
+    for i in range(count):
+        ts = start_ms + (i * 7) % (10 * window_ms)
+        seconds, millis = divmod(ts, 1000)
+        date = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds)) + f".{millis:03d}Z"
+        cents = 1000 + (i * 37) % 49000
+        quantity = 1 + i % 5
+        value = (f'{{"transaction_id":"00000000-0000-4000-8000-{i:012d}","product_id":{1000 + i % 9000},'
+                 f'"product_name":"Item","product_category":"{CATEGORIES[i % 5]}","product_price":{cents / 100},'
+                 f'"product_quantity":{quantity},"product_brand":"{BRANDS[(i // 5) % 5]}",'
+                 f'"total_amount":{cents * quantity / 100},"currency":"BRL","customer_id":{1 + i % 10000},'
+                 f'"transaction_date":"{date}","payment_method":"{PAYMENTS[(i // 25) % 4]}"}}')
+        yield value.encode(), ts
+
+
+def bench_validate(settings: Settings, records: int = 1_000_000) -> dict:
+    """Write `records` transactions to a scratch topic, then time validate's scan and recomputation."""
+    from kafka import KafkaProducer
+    from kafka.admin import KafkaAdminClient
+
+    endpoints = Endpoints.of(settings)
+    topic = f"bench-validate-{int(time.time())}"
+    provision.create_topics(endpoints.kafka_bootstrap, {topic: {}}, settings.kafka.partitions)
+    producer = KafkaProducer(bootstrap_servers=endpoints.kafka_bootstrap, acks=1, linger_ms=20,
+                             batch_size=1024 * 1024, buffer_memory=256 * 1024 * 1024)
+    window_ms = settings.flink.window_seconds * 1000
+    started = time.monotonic()
+    for value, ts in _records(records, window_ms, int(time.time() * 1000) - 3600_000):
+        producer.send(topic, value=value, timestamp_ms=ts)
+    producer.flush()
+    produced_s = time.monotonic() - started
+    producer.close()
+    try:
+        started = time.monotonic()
+        scanner = TopicScanner(endpoints.kafka_bootstrap, topic, window_ms)
+        scanner.advance()
+        scan_s = time.monotonic() - started
+        scanner.close()
+        assert scanner.transactions == records, (scanner.transactions, records)
+    finally:
+        admin = KafkaAdminClient(bootstrap_servers=endpoints.kafka_bootstrap)
+        admin.delete_topics([topic])
+        admin.close()
+    return {"records": records, "windows": len(scanner.expected), "validate_scan_s": round(scan_s, 1),
+            "records_per_s": round(records / scan_s), "goal_s": 30, "setup_produce_s": round(produced_s, 1)}

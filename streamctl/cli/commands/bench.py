@@ -1,0 +1,71 @@
+"""`streamctl bench`: measured figures, printed and written as JSON (never pass/fail)."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import typer
+from rich.table import Table
+
+from streamctl.bench.ingest import bench_ingest
+from streamctl.bench.suite import bench_memory, bench_startup, bench_validate, machine
+from streamctl.cli.app import app, stdout
+from streamctl.endpoints import Endpoints
+from streamctl.exit_codes import ExitCode
+from streamctl.runtimes.select import choose, recorded_runtime, runtime_for
+
+bench_app = typer.Typer(help="Benchmarks on the running stack: figures printed and written as JSON.",
+                        no_args_is_help=True)
+app.add_typer(bench_app, name="bench")
+
+
+def _write(settings, name: str, figures: dict) -> None:
+    figures = {"benchmark": name, "machine": machine(), "at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+               **figures}
+    out = settings.stack_dir / "bench" / f"{name}-{time.strftime('%Y%m%d-%H%M%S')}.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(figures, indent=2))
+    stdout.print_json(json.dumps(figures))
+    stdout.print(f"written to {out}", highlight=False)
+
+
+def _runtime(settings):
+    return runtime_for(settings, choose(settings, recorded_runtime(settings.stack_dir) or "local"))
+
+
+@bench_app.command("ingest")
+def ingest(ctx: typer.Context, seconds: int = typer.Option(20, help="Seconds per server."),
+           connections: int = typer.Option(32, help="wrk connections.")) -> int:
+    """The producer API against a Flask development server that flushes Kafka per request, same Kafka."""
+    settings = ctx.obj.settings()
+    result = bench_ingest(Endpoints.of(settings), seconds, connections)
+    table = Table(title="ingest (one run, same machine, same Kafka)", title_justify="left")
+    for column in ("server", "records/s", "requests", "non-2xx", "errors", "mean latency"):
+        table.add_column(column, justify="left" if column == "server" else "right")
+    for f in result["figures"]:
+        table.add_row(f["server"], f"{f['requests_per_s']:,.0f}", f"{f['requests']:,}", str(f["non_2xx"]),
+                      str(f["errors"]), f"{f['latency_avg_ms']:.1f} ms")
+    stdout.print(table)
+    stdout.print(f"ratio producer API / baseline: [bold]{result['ratio_single_vs_baseline']:.1f}x[/]", highlight=False)
+    _write(settings, "ingest", result)
+    return ExitCode.OK
+
+
+@bench_app.command("startup")
+def startup(ctx: typer.Context, runs: int = typer.Option(1, help="How many down/up cycles.")) -> int:
+    """`down` then `up` with artifacts cached, until the job is RUNNING; then idle RSS."""
+    settings = ctx.obj.settings()
+    runtime = _runtime(settings)
+    result = bench_startup(runtime, runs)
+    result.update(bench_memory(runtime))
+    _write(settings, "startup", result)
+    return ExitCode.OK
+
+
+@bench_app.command("validate")
+def validate_speed(ctx: typer.Context, records: int = typer.Option(1_000_000, help="Transactions to validate.")) -> int:
+    """Write N transactions to a scratch topic and time validate's scan and recomputation of the windows."""
+    settings = ctx.obj.settings()
+    _write(settings, "validate", bench_validate(settings, records))
+    return ExitCode.OK
