@@ -92,6 +92,7 @@ class ProducerSettings:
     max_body_bytes: int = 4 * 1024 * 1024
     max_batch_records: int = 5000
     heartbeat_interval_ms: int = 1000
+    linger_ms: int = 5  # how long the Kafka client gathers concurrent requests into one batch
 
 
 @dataclass

@@ -33,6 +33,7 @@ class Producer(LocalService):
             "PRODUCER_MAX_BODY_BYTES": str(s.producer.max_body_bytes),
             "PRODUCER_MAX_BATCH_RECORDS": str(s.producer.max_batch_records),
             "PRODUCER_HEARTBEAT_INTERVAL_MS": str(s.producer.heartbeat_interval_ms),
+            "PRODUCER_LINGER_MS": str(s.producer.linger_ms),
             "PRODUCER_METRICS_DIR": str(self.dir / "metrics"),
         }
         argv = (
