@@ -63,21 +63,25 @@ def _records(count: int, window_ms: int, start_ms: int):
 
 def bench_validate(settings: Settings, records: int = 1_000_000) -> dict:
     """Write `records` transactions to a scratch topic, then time validate's scan and recomputation."""
-    from kafka import KafkaProducer
+    from confluent_kafka import Producer
     from kafka.admin import KafkaAdminClient
 
     endpoints = Endpoints.of(settings)
     topic = f"bench-validate-{int(time.time())}"
     provision.create_topics(endpoints.kafka_bootstrap, {topic: {}}, settings.kafka.partitions)
-    producer = KafkaProducer(bootstrap_servers=endpoints.kafka_bootstrap, acks=1, linger_ms=20,
-                             batch_size=1024 * 1024, buffer_memory=256 * 1024 * 1024)
+    producer = Producer({"bootstrap.servers": endpoints.kafka_bootstrap, "acks": 1, "linger.ms": 50,
+                         "queue.buffering.max.messages": 1_000_000, "batch.num.messages": 100_000})
     window_ms = settings.flink.window_seconds * 1000
     started = time.monotonic()
     for value, ts in _records(records, window_ms, int(time.time() * 1000) - 3600_000):
-        producer.send(topic, value=value, timestamp_ms=ts)
-    producer.flush()
+        while True:
+            try:
+                producer.produce(topic, value=value, timestamp=ts)
+                break
+            except BufferError:
+                producer.poll(0.1)
+    producer.flush(120)
     produced_s = time.monotonic() - started
-    producer.close()
     try:
         started = time.monotonic()
         scanner = TopicScanner(endpoints.kafka_bootstrap, topic, window_ms)

@@ -58,13 +58,15 @@ class KafkaWriter:
                     raise KafkaUnavailable(f"topic {self.topic} is not available at {self.bootstrap}")
                 self.partitions = sorted(topic.partitions)
                 self._producer = producer
+                self._closing = threading.Event()
                 self._poller = threading.Thread(target=self._serve_callbacks, name="kafka-acks", daemon=True)
                 self._poller.start()
             return self._producer
 
     def _serve_callbacks(self) -> None:
-        while not self._closing.is_set():
-            self._producer.poll(0.05)  # runs delivery callbacks on this thread
+        producer, closing = self._producer, self._closing
+        while not closing.is_set():
+            producer.poll(0.05)  # runs delivery callbacks on this thread
 
     async def connect(self) -> None:
         await asyncio.get_running_loop().run_in_executor(None, self._connect)
@@ -89,6 +91,8 @@ class KafkaWriter:
         waiter: asyncio.Future = loop.create_future()
 
         def on_delivery(error: KafkaError | None, _message: Any) -> None:
+            if error is not None and error.fatal():
+                self._discard()
             loop.call_soon_threadsafe(_resolve, waiter, error)
 
         try:
@@ -96,12 +100,23 @@ class KafkaWriter:
                                    partition=ANY_PARTITION if partition is None else partition,
                                    on_delivery=on_delivery)
         except (BufferError, KafkaException) as exc:  # local queue full, or the producer is failing
+            if isinstance(exc, KafkaException) and exc.args and exc.args[0].fatal():
+                self._discard()
             raise KafkaUnavailable(str(exc)) from None
         try:
             await asyncio.wait_for(waiter, timeout=self.ack_timeout_s + 1)
         except asyncio.TimeoutError:
             raise KafkaUnavailable("no acknowledgement from Kafka in time") from None
         self.last_ack_monotonic = time.monotonic()
+
+    def _discard(self) -> None:
+        """After a fatal error (an idempotent producer fenced by a broker that lost its state, say)
+        librdkafka refuses every record: drop this producer; the next send builds a new one."""
+        with self._lock:
+            log.warning("Kafka producer hit a fatal error; a new one will be created")
+            self._producer = None
+            self._closing.set()
+            self._closing = threading.Event()
 
     def close(self) -> None:
         if self._producer is not None:
