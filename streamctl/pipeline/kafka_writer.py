@@ -25,7 +25,7 @@ class KafkaUnavailable(Exception):
 
 
 class KafkaWriter:
-    def __init__(self, bootstrap: str, topic: str, ack_timeout_s: float = 10.0):
+    def __init__(self, bootstrap: str, topic: str, ack_timeout_s: float = 5.0):
         self.bootstrap = bootstrap
         self.topic = topic
         self.ack_timeout_s = ack_timeout_s

@@ -5,10 +5,12 @@ gives 503 -> down leaves nothing -> up keeps data -> down --purge."""
 from __future__ import annotations
 
 import json
+import os
 import time
 import urllib.parse
 import uuid
 from decimal import Decimal
+from pathlib import Path
 
 import psycopg2
 import pytest
@@ -107,6 +109,49 @@ def test_status_reports_every_service_healthy(stack, capsys):
     assert report["healthy"] is True and report["job_state"] == "RUNNING"
     assert {s["name"] for s in report["services"]} == {s.name for s in services_only()}
     assert all(s["healthy"] and s["pid"] for s in report["services"])
+
+
+LOOPBACK_V4 = "0100007F"
+LOOPBACK_V6 = {"00000000000000000000000001000000", "0000000000000000FFFF00000100007F"}
+
+
+def listening_sockets() -> dict[str, str]:
+    """socket inode -> local address (hex, as /proc/net shows it) of every listening TCP socket."""
+    sockets = {}
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        for line in open(table).read().splitlines()[1:]:
+            fields = line.split()
+            if fields[3] == "0A":
+                sockets[fields[9]] = fields[1]
+    return sockets
+
+
+def test_every_listening_socket_of_the_stack_is_on_loopback(stack):
+    runtime = LocalRuntime(settings_of(stack))
+    listening = listening_sockets()
+    seen, exposed = 0, []
+    for spec in services_only():
+        record = runtime.supervisor.record(spec.name)
+        for pid in [record.pid, *group_pids(record.pid)]:
+            for fd in Path(f"/proc/{pid}/fd").iterdir():
+                try:
+                    target = os.readlink(fd)
+                except OSError:
+                    continue
+                inode = target[len("socket:["):-1] if target.startswith("socket:[") else None
+                if inode in listening:
+                    seen += 1
+                    address = listening[inode].split(":")[0]
+                    if address != LOOPBACK_V4 and address not in LOOPBACK_V6:
+                        exposed.append(f"{spec.name} pid {pid}: {listening[inode]}")
+    assert seen >= 8
+    assert exposed == []
+
+
+def test_secrets_are_private(stack):
+    settings = settings_of(stack)
+    assert (settings.stack_dir / "secrets.json").stat().st_mode & 0o777 == 0o600
+    assert (settings.stack_dir / "flink" / "job.json").stat().st_mode & 0o777 == 0o600
 
 
 def test_transactions_over_three_windows_land_exactly_in_both_sinks(stack, api):

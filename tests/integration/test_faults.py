@@ -1,0 +1,148 @@
+"""Faults and bad input on a running local stack, each ending with `validate` exact."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import threading
+import time
+
+import pytest
+from kafka import KafkaProducer
+
+from streamctl.exit_codes import ExitCode
+from streamctl.runtimes.local.runtime import LocalRuntime
+from tests.integration.stackutil import TEST_PORTS, cli, make_stack_config, post_json, settings_of, transaction, wait_for
+from tests.integration.test_local_stack import topic_records
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="module")
+def stack():
+    config = make_stack_config("it-faults", window_seconds=10)
+    try:
+        assert cli(config, "up", "--runtime", "local") == ExitCode.OK
+        yield config
+    finally:
+        cli(config, "down", "--purge")
+
+
+@pytest.fixture(scope="module")
+def api(stack):
+    return f"http://127.0.0.1:{TEST_PORTS['producer']}"
+
+
+class Poster:
+    """Posts transactions from a few threads and remembers which ids got a 2xx."""
+
+    def __init__(self, api: str, threads: int = 4):
+        self.api, self.threads = api, threads
+        self.acknowledged: set[str] = set()
+        self.statuses: dict[int, int] = {}
+        self.stop = threading.Event()
+        self.lock = threading.Lock()
+        self.workers = [threading.Thread(target=self._run) for _ in range(threads)]
+
+    def _run(self) -> None:
+        while not self.stop.is_set():
+            payload = transaction(price=12.34, quantity=2)
+            try:
+                status = post_json(f"{self.api}/transaction", payload)[0]
+            except OSError:
+                status = 0
+            with self.lock:
+                self.statuses[status] = self.statuses.get(status, 0) + 1
+                if 200 <= status < 300:
+                    self.acknowledged.add(payload["transaction_id"])
+            time.sleep(0.01)
+
+    def __enter__(self):
+        for w in self.workers:
+            w.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.stop.set()
+        for w in self.workers:
+            w.join()
+
+
+def assert_exact(stack, capsys, wait="90s") -> dict:
+    capsys.readouterr()
+    code = cli(stack, "validate", "--wait", wait, "--json")
+    report = json.loads(capsys.readouterr().out)
+    assert code == ExitCode.OK, json.dumps(report)[:3000]
+    assert report["verdict"] == "exact" and report["pending_windows"] == []
+    return report
+
+
+def test_kill_9_taskmanager_during_load_then_exact(stack, api, capsys):
+    runtime = LocalRuntime(settings_of(stack))
+    with Poster(api) as poster:
+        time.sleep(4)
+        os.kill(runtime.supervisor.record("flink-taskmanager").pid, signal.SIGKILL)
+        time.sleep(4)
+    assert poster.statuses.get(201, 0) > 50
+    assert cli(stack, "up") == ExitCode.OK  # brings the TaskManager back; the job restores its checkpoint
+    assert_exact(stack, capsys, "120s")
+
+
+def test_kill_9_kafka_for_10_s_during_load_every_2xx_counted_once(stack, api, capsys):
+    runtime = LocalRuntime(settings_of(stack))
+    with Poster(api) as poster:
+        time.sleep(3)
+        os.kill(runtime.supervisor.record("kafka").pid, signal.SIGKILL)
+        time.sleep(10)
+        assert cli(stack, "up") == ExitCode.OK
+        time.sleep(3)
+    assert poster.statuses.get(503, 0) > 0  # refused while the broker was away, never a false 2xx
+    assert not any(500 <= code < 600 and code != 503 for code in poster.statuses)
+    in_topic = [r.get("transaction_id") for r in topic_records(stack)]
+    assert poster.acknowledged <= set(in_topic)  # every acknowledged transaction is in the topic ...
+    report = assert_exact(stack, capsys, "120s")  # ... and each record counted exactly once
+    assert report["topic"]["transactions"] >= len(poster.acknowledged)
+
+
+def test_restart_postgres_then_elasticsearch_during_load_sinks_catch_up(stack, api, capsys):
+    runtime = LocalRuntime(settings_of(stack))
+    with Poster(api, threads=2):
+        for name in ("postgres", "elasticsearch"):
+            runtime.supervisor.stop(name, signal.SIGINT if name == "postgres" else signal.SIGTERM)
+            time.sleep(3)
+            assert cli(stack, "up") == ExitCode.OK
+    assert_exact(stack, capsys, "150s")
+
+
+def test_killed_indexer_resumes_from_committed_offsets(stack, api, capsys):
+    runtime = LocalRuntime(settings_of(stack))
+    with Poster(api, threads=2):
+        time.sleep(2)
+        os.kill(runtime.supervisor.record("indexer").pid, signal.SIGKILL)
+        time.sleep(12)  # windows close meanwhile; their aggregates wait in Kafka
+    assert cli(stack, "up") == ExitCode.OK
+    assert_exact(stack, capsys, "90s")
+
+
+def test_poison_records_in_the_topic_are_counted_as_rejects_and_the_job_keeps_running(stack, capsys):
+    settings = settings_of(stack)
+    producer = KafkaProducer(bootstrap_servers=f"127.0.0.1:{settings.ports.kafka}")
+    valid = {k: v for k, v in transaction().items()}
+    poison = [
+        b"this is not JSON",
+        b"[1, 2, 3]",
+        json.dumps({"product_category": "Books"}).encode(),  # missing fields
+        json.dumps({**valid, "product_quantity": "many"}).encode(),  # wrong type
+        json.dumps({**valid, "total_amount": None}).encode(),
+        json.dumps({**valid, "product_name": "x" * 1_000_000}).encode(),  # a 1 MB string (still countable)
+    ]
+    for value in poison:
+        producer.send(settings.kafka.topic, value=value)
+    producer.flush()
+    producer.close()
+    report = assert_exact(stack, capsys, "90s")
+    assert report["rejected_records"]["in_topic"] >= 4
+    assert report["rejected_records"]["counted_by_job"] >= 1
+    runtime = LocalRuntime(settings)
+    assert runtime.status().job_state == "RUNNING"
