@@ -10,6 +10,7 @@ from decimal import Decimal
 from streamctl import provision
 from streamctl.config import Settings
 from streamctl.endpoints import Endpoints
+from streamctl.errors import ServiceUnavailable
 from streamctl.kafka_info import GroupLag, lag_report
 from streamctl.waits import http_json
 
@@ -54,13 +55,9 @@ class DashboardFeed:
         return data
 
     def _latest_window(self, data: DashboardData) -> None:
-        import psycopg2
-
-        e = self.endpoints
         try:
-            conn = psycopg2.connect(host=e.postgres_host, port=e.postgres_port, user=e.postgres_user,
-                                    password=e.postgres_password, dbname=e.postgres_database, connect_timeout=3)
-        except psycopg2.OperationalError:
+            conn = self.endpoints.postgres_connect(timeout_s=3)
+        except ServiceUnavailable:
             data.problems.append("PostgreSQL unreachable")
             return
         try:

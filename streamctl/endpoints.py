@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from streamctl.config import Settings
+from streamctl.errors import ServiceUnavailable
 from streamctl.secrets import Secrets
 
 
@@ -41,3 +42,16 @@ class Endpoints:
         password = f":{self.postgres_password}" if with_password and self.postgres_password else ""
         return (f"postgresql://{self.postgres_user}{password}@{self.postgres_host}:{self.postgres_port}/"
                 f"{self.postgres_database}")
+
+    def postgres_connect(self, timeout_s: int = 5):
+        """A psycopg2 connection to the stack's database; ServiceUnavailable (exit 2) when it is down."""
+        import psycopg2
+
+        try:
+            return psycopg2.connect(host=self.postgres_host, port=self.postgres_port, user=self.postgres_user,
+                                    password=self.postgres_password, dbname=self.postgres_database,
+                                    connect_timeout=timeout_s)
+        except psycopg2.OperationalError as exc:
+            first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else "no answer"
+            raise ServiceUnavailable(f"PostgreSQL is unreachable at {self.postgres_host}:{self.postgres_port}"
+                                     f" ({first_line})", hint="check `streamctl status`") from None

@@ -10,7 +10,6 @@ from datetime import datetime
 from decimal import Decimal
 
 from streamctl.endpoints import Endpoints
-from streamctl.errors import ServiceUnavailable
 
 PALETTE = ["#4e79a7", "#f28e2b", "#e15759", "#76b7b2", "#59a14f", "#edc948", "#b07aa1", "#ff9da7"]
 
@@ -24,15 +23,7 @@ class ReportData:
 
 
 def fetch_report_data(endpoints: Endpoints, last_windows: int = 60) -> ReportData:
-    import psycopg2
-
-    try:
-        conn = psycopg2.connect(host=endpoints.postgres_host, port=endpoints.postgres_port,
-                                user=endpoints.postgres_user, password=endpoints.postgres_password,
-                                dbname=endpoints.postgres_database, connect_timeout=5)
-    except psycopg2.OperationalError:
-        raise ServiceUnavailable(f"PostgreSQL is unreachable at {endpoints.postgres_host}:{endpoints.postgres_port}",
-                                 hint="check `streamctl status`") from None
+    conn = endpoints.postgres_connect()
     try:
         with conn.cursor() as cur:
             cur.execute("SELECT category, sum(revenue), sum(transaction_count) FROM sales_summary"

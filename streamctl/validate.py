@@ -157,16 +157,7 @@ class TopicScanner:
 
 
 def read_postgres(endpoints: Endpoints) -> tuple[dict[WindowKey, Row], dict[int, int]]:
-    import psycopg2
-
-    try:
-        conn = psycopg2.connect(host=endpoints.postgres_host, port=endpoints.postgres_port,
-                                user=endpoints.postgres_user, password=endpoints.postgres_password,
-                                dbname=endpoints.postgres_database, connect_timeout=5)
-    except psycopg2.OperationalError as exc:
-        raise ServiceUnavailable(f"PostgreSQL is unreachable at {endpoints.postgres_host}:{endpoints.postgres_port}"
-                                 f" ({str(exc).strip().splitlines()[0] if str(exc).strip() else 'no answer'})",
-                                 hint="check `streamctl status`") from None
+    conn = endpoints.postgres_connect()
     try:
         with conn.cursor() as cur:
             cur.execute("SELECT (extract(epoch FROM window_start) * 1000)::bigint, category, brand, payment_method,"

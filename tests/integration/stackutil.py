@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import tempfile
@@ -40,6 +41,17 @@ def make_stack_config(name: str, window_seconds: int = 10, **extra) -> Path:
 
 def cli(config: Path, *args: str) -> int:
     return run(["--config", str(config), *args])
+
+
+@contextlib.contextmanager
+def running_stack(name: str, window_seconds: int = 10):
+    """A whole local stack for a test module, always taken down (with its data) at the end."""
+    config = make_stack_config(name, window_seconds=window_seconds)
+    try:
+        assert cli(config, "up", "--runtime", "local") == 0
+        yield config
+    finally:
+        cli(config, "down", "--purge")
 
 
 def settings_of(config: Path) -> Settings:

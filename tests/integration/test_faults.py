@@ -13,7 +13,7 @@ from kafka import KafkaProducer
 
 from streamctl.exit_codes import ExitCode
 from streamctl.runtimes.local.runtime import LocalRuntime
-from tests.integration.stackutil import TEST_PORTS, cli, make_stack_config, post_json, settings_of, transaction, wait_for
+from tests.integration.stackutil import TEST_PORTS, cli, post_json, running_stack, settings_of, transaction
 from tests.integration.test_local_stack import topic_records
 
 pytestmark = pytest.mark.integration
@@ -21,12 +21,8 @@ pytestmark = pytest.mark.integration
 
 @pytest.fixture(scope="module")
 def stack():
-    config = make_stack_config("it-faults", window_seconds=10)
-    try:
-        assert cli(config, "up", "--runtime", "local") == ExitCode.OK
+    with running_stack("it-faults", window_seconds=10) as config:
         yield config
-    finally:
-        cli(config, "down", "--purge")
 
 
 @pytest.fixture(scope="module")

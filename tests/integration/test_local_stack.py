@@ -25,7 +25,7 @@ from streamctl.runtimes.local.supervisor import group_pids
 from streamctl.secrets import Secrets
 from streamctl.services import services_only
 from tests.integration.browser import dump_dom, png_distinct_bytes, screenshot
-from tests.integration.stackutil import (TEST_PORTS, cli, get, make_stack_config, pids_alive, post_json,
+from tests.integration.stackutil import (TEST_PORTS, cli, get, pids_alive, post_json, running_stack,
                                          settings_of, transaction, wait_for)
 from tests.unit.test_contract import reference_payload
 
@@ -35,12 +35,8 @@ WINDOW_S = 10
 
 @pytest.fixture(scope="module")
 def stack():
-    config = make_stack_config("it-local", window_seconds=WINDOW_S)
-    try:
-        assert cli(config, "up", "--runtime", "local") == ExitCode.OK
+    with running_stack("it-local", window_seconds=WINDOW_S) as config:
         yield config
-    finally:
-        cli(config, "down", "--purge")
 
 
 @pytest.fixture(scope="module")

@@ -144,8 +144,10 @@ class FlinkCluster:
         return body if status == 200 else None
 
 
-class FlinkJobManager(LocalService):
-    name = "flink-jobmanager"
+class _FlinkProcess(LocalService):
+    """A JobManager or TaskManager: the distribution's `<script> start-foreground` (exec's the JVM)."""
+
+    script = ""
     start_timeout_s = 90.0
 
     def __init__(self, ctx):
@@ -156,8 +158,13 @@ class FlinkJobManager(LocalService):
         self.cluster.prepare()
 
     def launch(self) -> Launch:
-        return Launch(("bash", str(self.cluster.home / "bin" / "jobmanager.sh"), "start-foreground"),
+        return Launch(("bash", str(self.cluster.home / "bin" / self.script), "start-foreground"),
                       self.cluster.env(), self.cluster.dir)
+
+
+class FlinkJobManager(_FlinkProcess):
+    name = "flink-jobmanager"
+    script = "jobmanager.sh"
 
     def ready(self) -> Check:
         overview = self.cluster.overview()
@@ -169,20 +176,9 @@ class FlinkJobManager(LocalService):
         return self.cluster.rest_url
 
 
-class FlinkTaskManager(LocalService):
+class FlinkTaskManager(_FlinkProcess):
     name = "flink-taskmanager"
-    start_timeout_s = 90.0
-
-    def __init__(self, ctx):
-        super().__init__(ctx)
-        self.cluster = FlinkCluster(ctx)
-
-    def prepare(self) -> None:
-        self.cluster.prepare()
-
-    def launch(self) -> Launch:
-        return Launch(("bash", str(self.cluster.home / "bin" / "taskmanager.sh"), "start-foreground"),
-                      self.cluster.env(), self.cluster.dir)
+    script = "taskmanager.sh"
 
     def ready(self) -> Check:
         overview = self.cluster.overview()

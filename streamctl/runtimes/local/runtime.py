@@ -30,7 +30,7 @@ from streamctl.runtimes.local.postgres import Postgres, find_postgres_bin
 from streamctl.runtimes.local.python_apps import Indexer, Producer
 from streamctl.runtimes.local.supervisor import RunAs, Supervisor, group_pids, rss_bytes
 from streamctl.secrets import Secrets
-from streamctl.services import STACK, TASK, ServiceSpec, by_name, services_only, stop_order
+from streamctl.services import STACK, TASK, ServiceSpec, services_only, stop_order
 
 SERVICE_CLASSES: dict[str, type[LocalService]] = {
     cls.name: cls for cls in (Postgres, Kafka, Elasticsearch, FlinkJobManager, FlinkTaskManager, Producer, Indexer)
