@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shutil
 import tempfile
 import time
 import urllib.request
@@ -52,6 +53,7 @@ def running_stack(name: str, window_seconds: int = 10):
         yield config
     finally:
         cli(config, "down", "--purge")
+        shutil.rmtree(config.parent, ignore_errors=True)
 
 
 def settings_of(config: Path) -> Settings:
