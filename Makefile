@@ -10,7 +10,7 @@ $(BIN)/streamctl: pyproject.toml
 	@command -v $(PYTHON) >/dev/null || { echo "error: $(PYTHON) not found; streamctl needs Python 3.11 (apache-flink 1.20 has wheels only up to 3.11)"; exit 3; }
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade "pip>=23"
-	$(BIN)/pip install -q -e .
+	$(BIN)/pip install -q -e ".[test]"
 	touch $@
 
 # Machine packages: Java 17 and PostgreSQL server binaries for the local runtime. Installed when
