@@ -66,6 +66,11 @@ def record_runtime(stack_dir: Path, name: str) -> None:
     (stack_dir / RUNTIME_FILE).write_text(name)
 
 
+def stack_runtime(settings: Settings):
+    """The runtime of an existing stack (the one `up` recorded; local when none was recorded)."""
+    return runtime_for(settings, choose(settings, recorded_runtime(settings.stack_dir) or "local"))
+
+
 def runtime_for(settings: Settings, choice: Choice):
     if choice.name == "docker":
         from streamctl.runtimes.docker.runtime import DockerRuntime

@@ -13,7 +13,7 @@ from streamctl.bench.suite import bench_memory, bench_startup, bench_validate, m
 from streamctl.cli.app import app, stdout
 from streamctl.endpoints import Endpoints
 from streamctl.exit_codes import ExitCode
-from streamctl.runtimes.select import choose, recorded_runtime, runtime_for
+from streamctl.runtimes.select import stack_runtime
 
 bench_app = typer.Typer(help="Benchmarks on the running stack: figures printed and written as JSON.",
                         no_args_is_help=True)
@@ -28,10 +28,6 @@ def _write(settings, name: str, figures: dict) -> None:
     out.write_text(json.dumps(figures, indent=2))
     stdout.print_json(json.dumps(figures))
     stdout.print(f"written to {out}", highlight=False)
-
-
-def _runtime(settings):
-    return runtime_for(settings, choose(settings, recorded_runtime(settings.stack_dir) or "local"))
 
 
 @bench_app.command("ingest")
@@ -56,7 +52,7 @@ def ingest(ctx: typer.Context, seconds: int = typer.Option(20, help="Seconds per
 def startup(ctx: typer.Context, runs: int = typer.Option(1, help="How many down/up cycles.")) -> int:
     """`down` then `up` with artifacts cached, until the job is RUNNING; then idle RSS."""
     settings = ctx.obj.settings()
-    runtime = _runtime(settings)
+    runtime = stack_runtime(settings)
     result = bench_startup(runtime, runs)
     result.update(bench_memory(runtime))
     _write(settings, "startup", result)

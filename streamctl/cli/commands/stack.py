@@ -16,7 +16,7 @@ from streamctl.cli.app import app, stderr, stdout
 from streamctl.cli.commands.fetch import fetch_artifacts
 from streamctl.errors import StreamctlError
 from streamctl.exit_codes import ExitCode
-from streamctl.runtimes.select import choose, record_runtime, recorded_runtime, runtime_for
+from streamctl.runtimes.select import choose, record_runtime, runtime_for, stack_runtime
 from streamctl.services import STACK
 
 PHASE_STYLE = {"ready": "green", "failed": "bold red", "skipped": "red", "stopped": "green"}
@@ -100,8 +100,7 @@ def down(
 ) -> int:
     """Stop the stack in reverse dependency order (the Flink job with a savepoint); keep data unless --purge."""
     settings = ctx.obj.settings()
-    choice = choose(settings, recorded_runtime(settings.stack_dir) or "local")
-    stack = runtime_for(settings, choice)
+    stack = stack_runtime(settings)
     steps = LiveSteps(f"streamctl down ({settings.stack_name})")
     with Live(steps, console=stdout, refresh_per_second=4):
         results = stack.down(purge=purge, progress=steps)
@@ -127,8 +126,7 @@ def status(
 ) -> int:
     """Each service's state, pid, health and uptime, and the Flink job's state. Exit 1 when something is down."""
     settings = ctx.obj.settings()
-    choice = choose(settings, recorded_runtime(settings.stack_dir) or "local")
-    report = runtime_for(settings, choice).status()
+    report = stack_runtime(settings).status()
     if as_json:
         stdout.print_json(json.dumps({**dataclasses.asdict(report), "healthy": report.healthy}))
     else:
@@ -165,9 +163,7 @@ def logs(
     names = [s.name for s in STACK if s.kind == "service"] + ["flink-job"]
     if service not in names:
         raise StreamctlError(f"no service named {service!r}", hint=f"one of: {', '.join(names)}")
-    choice = choose(settings, recorded_runtime(settings.stack_dir) or "local")
-    stack = runtime_for(settings, choice)
-    path = stack.log_path(service)
+    path = stack_runtime(settings).log_path(service)
     if not path.is_file():
         raise StreamctlError(f"no log for {service} yet ({path})", hint="start the stack with `streamctl up`")
     with path.open("rb") as f:
