@@ -28,6 +28,20 @@ import json
 from pyflink.table import EnvironmentSettings, TableEnvironment
 
 
+# The columns both sinks receive: one row per window and (category, brand, payment method, currency).
+WINDOW_ROW = """window_start TIMESTAMP(3),
+            window_end TIMESTAMP(3),
+            category STRING,
+            brand STRING,
+            payment_method STRING,
+            currency STRING,
+            transaction_count BIGINT,
+            items_sold BIGINT,
+            revenue DECIMAL(14, 2),
+            avg_ticket DECIMAL(14, 2),
+            PRIMARY KEY (window_start, category, brand, payment_method, currency) NOT ENFORCED"""
+
+
 def sql_string(value: str) -> str:
     return "'" + str(value).replace("'", "''") + "'"
 
@@ -69,17 +83,7 @@ def build(t_env: TableEnvironment, cfg: dict) -> None:
 
     t_env.execute_sql(f"""
         CREATE TABLE sales_summary_pg (
-            window_start TIMESTAMP(3),
-            window_end TIMESTAMP(3),
-            category STRING,
-            brand STRING,
-            payment_method STRING,
-            currency STRING,
-            transaction_count BIGINT,
-            items_sold BIGINT,
-            revenue DECIMAL(14, 2),
-            avg_ticket DECIMAL(14, 2),
-            PRIMARY KEY (window_start, category, brand, payment_method, currency) NOT ENFORCED
+            {WINDOW_ROW}
         ) WITH (
             'connector' = 'jdbc',
             'url' = {sql_string(cfg['jdbc_url'])},
@@ -109,17 +113,7 @@ def build(t_env: TableEnvironment, cfg: dict) -> None:
 
     t_env.execute_sql(f"""
         CREATE TABLE sales_aggregated_kafka (
-            window_start TIMESTAMP(3),
-            window_end TIMESTAMP(3),
-            category STRING,
-            brand STRING,
-            payment_method STRING,
-            currency STRING,
-            transaction_count BIGINT,
-            items_sold BIGINT,
-            revenue DECIMAL(14, 2),
-            avg_ticket DECIMAL(14, 2),
-            PRIMARY KEY (window_start, category, brand, payment_method, currency) NOT ENFORCED
+            {WINDOW_ROW}
         ) WITH (
             'connector' = 'upsert-kafka',
             'topic' = {sql_string(cfg['aggregates_topic'])},
