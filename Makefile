@@ -26,6 +26,7 @@ demo: setup
 
 test: setup
 	@bash .ci/system-deps.sh --test
+	@bash .ci/docker-engine.sh start
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 unit: $(BIN)/streamctl

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Install the machine packages streamctl needs, when missing and root.
 #   .ci/system-deps.sh         what the local runtime needs (Java 17, PostgreSQL server binaries)
-#   .ci/system-deps.sh --test  plus what the tests need (Chromium renders the HTML report)
+#   .ci/system-deps.sh --test  plus what the tests need (Chromium renders the HTML report; Docker's engine
+#                              and debootstrap for the docker runtime's tests, which build their own base image)
 #   .ci/system-deps.sh --bench plus what the benchmarks need (wrk generates HTTP load)
 set -euo pipefail
 
@@ -11,6 +12,8 @@ command -v mvn >/dev/null || need+=(maven)
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || command -v initdb >/dev/null || need+=(postgresql)
 if [ "${1:-}" = "--test" ]; then
   command -v chromium >/dev/null || need+=(chromium)
+  command -v dockerd >/dev/null || need+=(docker.io)
+  command -v debootstrap >/dev/null || need+=(debootstrap)
 fi
 if [ "${1:-}" = "--bench" ]; then
   command -v wrk >/dev/null || need+=(wrk)

@@ -104,6 +104,31 @@ class LoadSettings:
 
 
 @dataclass
+class DockerImages:
+    """Image overrides for the docker runtime; empty keeps the version pinned in stack/compose.yaml."""
+
+    kafka: str = ""
+    postgres: str = ""
+    elasticsearch: str = ""
+    kibana: str = ""
+    kafka_ui: str = ""
+    flink_base: str = ""  # what stack/flink/Dockerfile builds FROM
+    python_base: str = ""  # what stack/apps/Dockerfile builds FROM
+
+
+@dataclass
+class DockerSettings:
+    compose_file: str = ""  # empty: stack/compose.yaml
+    project: str = ""  # empty: streamctl-<stack_name>
+    disabled_services: str = ""  # comma-separated compose services to leave out, e.g. "kibana,kafka-ui"
+    wait_s: int = 300  # the longest any one service may take to become ready
+    images: DockerImages = field(default_factory=DockerImages)
+
+    def disabled(self) -> tuple[str, ...]:
+        return tuple(name.strip() for name in self.disabled_services.split(",") if name.strip())
+
+
+@dataclass
 class Settings:
     stack_name: str = "default"
     runtime: str = "auto"  # auto | local | docker
@@ -120,6 +145,7 @@ class Settings:
     elasticsearch: ElasticsearchSettings = field(default_factory=ElasticsearchSettings)
     producer: ProducerSettings = field(default_factory=ProducerSettings)
     load: LoadSettings = field(default_factory=LoadSettings)
+    docker: DockerSettings = field(default_factory=DockerSettings)
     sources: dict[str, str] = field(default_factory=dict, repr=False, compare=False, metadata={"internal": True})
 
     @property

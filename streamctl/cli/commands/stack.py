@@ -64,10 +64,10 @@ def bring_up(settings, runtime: str | None, offline: bool = False):
     def fetch() -> None:
         fetch_artifacts(settings.maven_repository, settings.cache_dir, offline, show_progress=stderr.is_terminal)
 
+    record_runtime(settings.stack_dir, choice.name)  # before starting: `down` must find a half-started stack
     with Live(steps, console=stdout, refresh_per_second=4, transient=False):
         result = stack.up(steps, fetch=fetch)
     stdout.print()
-    record_runtime(settings.stack_dir, choice.name)
     for note in result.notes:
         stdout.print(f"[dim]note:[/] {note}", highlight=False)
     summary = (f"[green]stack {settings.stack_name!r} is up[/] in {result.seconds:.1f} s "
@@ -160,25 +160,13 @@ def logs(
 ) -> int:
     """Show a service's log."""
     settings = ctx.obj.settings()
-    names = [s.name for s in STACK if s.kind == "service"] + ["flink-job"]
+    stack = stack_runtime(settings)
+    names = stack.log_names()
     if service not in names:
         raise StreamctlError(f"no service named {service!r}", hint=f"one of: {', '.join(names)}")
-    path = stack_runtime(settings).log_path(service)
-    if not path.is_file():
-        raise StreamctlError(f"no log for {service} yet ({path})", hint="start the stack with `streamctl up`")
-    with path.open("rb") as f:
-        lines = f.read().decode(errors="replace").splitlines()[-tail:] if tail > 0 else []
-        for line in lines:
+    try:
+        for line in stack.log_lines(service, tail, follow):
             stdout.out(line, highlight=False)
-        if follow:
-            f.seek(0, 2)
-            try:
-                while True:
-                    chunk = f.readline()
-                    if chunk:
-                        stdout.out(chunk.decode(errors="replace").rstrip("\n"), highlight=False)
-                    else:
-                        time.sleep(0.3)
-            except KeyboardInterrupt:
-                return ExitCode.OK
+    except KeyboardInterrupt:
+        return ExitCode.OK
     return ExitCode.OK

@@ -16,6 +16,7 @@ from streamctl.runtimes.select import recorded_runtime
 from streamctl.validate import Validation, ValidationPlan, validate
 
 MAX_LISTED = 10
+KIBANA_MISSING = "Kibana check FAILED"
 
 
 def validation_plan(settings, wait_s: float) -> ValidationPlan:
@@ -25,10 +26,18 @@ def validation_plan(settings, wait_s: float) -> ValidationPlan:
 
 
 def kibana_note(settings) -> str:
+    """The Kibana check: a note when it was skipped or failed; empty when the dashboard is there."""
     runtime = recorded_runtime(settings.stack_dir) or "local"
     if runtime != "docker":
         return f"Kibana is not part of the {runtime} runtime: its check was skipped"
-    return ""
+    if "kibana" in settings.docker.disabled():
+        return "Kibana is not part of this stack (docker.disabled_services): its check was skipped"
+    from streamctl.runtimes.docker.kibana import DASHBOARD_ID, dashboard_present
+    from streamctl.runtimes.docker.runtime import DockerRuntime
+
+    if dashboard_present(DockerRuntime(settings).kibana_url):
+        return ""
+    return f"{KIBANA_MISSING}: dashboard {DASHBOARD_ID} not found (run `streamctl up` again to import it)"
 
 
 def render(result: Validation) -> None:
@@ -90,4 +99,5 @@ def validate_command(
         stdout.print_json(json.dumps(result.to_json()))
     else:
         render(result)
-    return ExitCode.OK if result.exact else ExitCode.CHECK_FAILED
+    kibana_failed = any(n.startswith(KIBANA_MISSING) for n in notes)
+    return ExitCode.OK if result.exact and not kibana_failed else ExitCode.CHECK_FAILED

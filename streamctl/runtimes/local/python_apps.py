@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import json
 import sys
-import time
 
+from streamctl.pipeline.indexer_status import healthy
 from streamctl.runtimes.local.base import Launch, LocalService
 from streamctl.waits import Check, http_json
 
@@ -83,11 +82,4 @@ class Indexer(LocalService):
         return Launch((sys.executable, "-m", "streamctl.pipeline.indexer"), env, self.dir)
 
     def ready(self) -> Check:
-        try:
-            status = json.loads(self.status_file.read_text())
-        except (OSError, ValueError):
-            return False, "no status yet"
-        age = time.time() - status.get("updated", 0)
-        if status.get("state") == "running" and age < 10:
-            return True, f"indexed {status.get('indexed', 0)} documents"
-        return False, f"{status.get('state')} ({status.get('error') or f'status {age:.0f} s old'})"
+        return healthy(self.status_file)

@@ -5,12 +5,9 @@ from __future__ import annotations
 import dataclasses
 import os
 import shutil
-import subprocess
-import sys
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Protocol
+from typing import Callable, Iterator
 
 from streamctl import provision
 from streamctl.artifacts.fetch import Fetcher
@@ -20,6 +17,7 @@ from streamctl.errors import StartupError, StreamctlError
 from streamctl.kafka_info import lag_report
 from streamctl.parallel import run_graph
 from streamctl.paths import LOCK_FILE
+from streamctl.runtimes.flink_job import JobSubmitter
 from streamctl.runtimes.local import preflight
 from streamctl.runtimes.local.base import LocalContext, LocalService
 from streamctl.runtimes.local.elasticsearch import Elasticsearch
@@ -28,6 +26,7 @@ from streamctl.runtimes.local.java import find_java
 from streamctl.runtimes.local.kafka import Kafka
 from streamctl.runtimes.local.postgres import Postgres, find_postgres_bin
 from streamctl.runtimes.local.python_apps import Indexer, Producer
+from streamctl.runtimes.model import NoProgress, Progress, ServiceStatus, StackStatus, UpResult
 from streamctl.runtimes.local.supervisor import RunAs, Supervisor, group_pids, rss_bytes
 from streamctl.secrets import Secrets
 from streamctl.services import STACK, TASK, ServiceSpec, services_only, stop_order
@@ -36,47 +35,6 @@ SERVICE_CLASSES: dict[str, type[LocalService]] = {
     cls.name: cls for cls in (Postgres, Kafka, Elasticsearch, FlinkJobManager, FlinkTaskManager, Producer, Indexer)
 }
 LAST_SAVEPOINT = "last-savepoint"
-
-
-class Progress(Protocol):
-    def update(self, step: str, phase: str, detail: str = "") -> None: ...
-
-
-class NoProgress:
-    def update(self, step: str, phase: str, detail: str = "") -> None: ...
-
-
-@dataclass
-class UpResult:
-    seconds: float
-    started: list[str] = field(default_factory=list)
-    already_running: list[str] = field(default_factory=list)
-    notes: list[str] = field(default_factory=list)
-    endpoints: dict[str, str] = field(default_factory=dict)
-
-
-@dataclass
-class ServiceStatus:
-    name: str
-    state: str  # running | stopped
-    healthy: bool
-    detail: str
-    pid: int | None = None
-    uptime_s: float | None = None
-    rss_bytes: int = 0
-    endpoint: str = ""
-
-
-@dataclass
-class StackStatus:
-    runtime: str
-    services: list[ServiceStatus]
-    job_state: str
-    consumer_lag: list[dict] = field(default_factory=list)  # per group: topic, end offsets, committed, lag
-
-    @property
-    def healthy(self) -> bool:
-        return all(s.healthy for s in self.services) and self.job_state == "RUNNING"
 
 
 class LocalRuntime:
@@ -207,32 +165,14 @@ class LocalRuntime:
 
     def _ensure_job(self, ctx: LocalContext, progress: Progress) -> str:
         cluster = FlinkCluster(ctx)
-        job = provision.find_job(cluster.rest_url)
-        restored_from = ""
-        if job is None or job.state in ("FINISHED", "CANCELED", "FAILED"):
-            restore = self._restore_point(cluster)
-            restored_from = f"; restored from {restore.name}" if restore else ""
-            progress.update("flink-job", "submitting", f"from {restore}" if restore else "fresh start")
-            self._submit(ctx, cluster, restore)
-            deadline = time.monotonic() + 60
-            while (job := provision.find_job(cluster.rest_url)) is None or job.state in ("FINISHED", "CANCELED"):
-                if time.monotonic() > deadline:
-                    raise StartupError("the submitted job did not appear in Flink", hint="see `streamctl logs flink-jobmanager`")
-                time.sleep(0.5)
-        deadline = time.monotonic() + 90
-        detail = ""
-        while time.monotonic() < deadline:
-            ok, detail = provision.job_fully_running(cluster.rest_url, job.job_id)
-            if ok:
-                (cluster.dir / LAST_SAVEPOINT).unlink(missing_ok=True)  # consumed: the job has its state
-                self._forget_old_checkpoints(cluster, job.job_id)
-                return f"{detail}{restored_from}"
-            if detail.startswith("FAILED"):
-                break
-            progress.update("flink-job", "waiting", detail)
-            time.sleep(0.5)
-        raise StartupError(f"the Flink job is not running: {detail}", hint="see `streamctl logs flink-taskmanager`",
-                           details=self.supervisor.tail("flink-taskmanager", 15))
+        restore = self._restore_point(cluster)
+        submitter = JobSubmitter(cluster, cluster.rest_url, self.supervisor.log_file("flink-job"),
+                                 lambda: self.supervisor.tail("flink-taskmanager", 15),
+                                 "see `streamctl logs flink-taskmanager`")
+        job_id, detail = submitter.ensure_running(self.job_config(ctx), str(restore) if restore else None, progress)
+        (cluster.dir / LAST_SAVEPOINT).unlink(missing_ok=True)  # consumed: the job has its state
+        self._forget_old_checkpoints(cluster, job_id)
+        return detail
 
     def _restore_point(self, cluster: FlinkCluster) -> Path | None:
         marker = cluster.dir / LAST_SAVEPOINT
@@ -246,22 +186,6 @@ class LocalRuntime:
         for job_dir in (cluster.dir / "checkpoints").iterdir():
             if job_dir.is_dir() and job_dir.name != job_id:
                 shutil.rmtree(job_dir, ignore_errors=True)
-
-    def _submit(self, ctx: LocalContext, cluster: FlinkCluster, restore: Path | None) -> None:
-        config_file = self.job_config(ctx).write(cluster.dir / "job.json")
-        argv = ["bash", str(cluster.home / "bin" / "flink"), "run", "-m",
-                f"{ctx.host}:{self.settings.ports.flink_rest}", "-d", "-pyclientexec", sys.executable]
-        if restore is not None:
-            argv += ["-s", str(restore)]
-        argv += ["-py", str(provision.JOB_FILE), "--config", str(config_file)]
-        env = {**cluster.env(), "PYFLINK_CLIENT_EXECUTABLE": sys.executable}
-        log = self.supervisor.log_file("flink-job")
-        with log.open("ab") as out:
-            result = subprocess.run(argv, env=env, cwd=cluster.dir, stdout=out, stderr=subprocess.STDOUT,
-                                    stdin=subprocess.DEVNULL, timeout=180)
-        if result.returncode != 0:
-            raise StartupError("submitting the Flink job failed", details=self.supervisor.tail("flink-job", 20),
-                               hint=f"full log: {log}")
 
     # -- down ----------------------------------------------------------------------------------------
     def down(self, purge: bool = False, progress: Progress = NoProgress()) -> list[tuple[str, str]]:
@@ -352,6 +276,24 @@ class LocalRuntime:
 
     def log_path(self, name: str) -> Path:
         return self.supervisor.log_file(name)
+
+    def log_names(self) -> list[str]:
+        return [s.name for s in services_only()] + ["flink-job"]
+
+    def log_lines(self, name: str, tail: int, follow: bool) -> Iterator[str]:
+        path = self.log_path(name)
+        if not path.is_file():
+            raise StreamctlError(f"no log for {name} yet ({path})", hint="start the stack with `streamctl up`")
+        with path.open("rb") as f:
+            if tail > 0:
+                yield from f.read().decode(errors="replace").splitlines()[-tail:]
+            f.seek(0, 2)
+            while follow:
+                line = f.readline()
+                if line:
+                    yield line.decode(errors="replace").rstrip("\n")
+                else:
+                    time.sleep(0.3)
 
 
 def fetch_missing(settings: Settings) -> None:

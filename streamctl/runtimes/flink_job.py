@@ -1,0 +1,82 @@
+"""Submit the aggregation job to a Flink session cluster and wait until every vertex is RUNNING.
+
+Shared by the runtimes: the client is the Flink distribution inside the apache-flink package (its
+conf/ and lib/ prepared by FlinkCluster, connectors included), talking to the JobManager's REST
+address; only the job's own addresses (JobConfig) and the restore point differ per runtime.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Callable
+
+from streamctl import provision
+from streamctl.errors import StartupError
+from streamctl.runtimes.local.flink import FlinkCluster
+from streamctl.runtimes.model import Progress
+
+FINISHED_STATES = ("FINISHED", "CANCELED", "FAILED")
+
+
+def tail_file(path: Path, lines: int) -> str:
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return ""
+
+
+class JobSubmitter:
+    def __init__(self, cluster: FlinkCluster, rest_url: str, log_file: Path,
+                 failure_details: Callable[[], str] = lambda: "", failure_hint: str = ""):
+        self.cluster = cluster
+        self.rest_url = rest_url
+        self.log_file = log_file
+        self.failure_details = failure_details
+        self.failure_hint = failure_hint
+
+    def ensure_running(self, config: provision.JobConfig, restore: str | None, progress: Progress) -> tuple[str, str]:
+        """(job id, detail). Submits unless a job of that name is already live; `restore` is a
+        savepoint or checkpoint location as the cluster sees it."""
+        job = provision.find_job(self.rest_url)
+        restored_from = ""
+        if job is None or job.state in FINISHED_STATES:
+            restored_from = f"; restored from {restore.rstrip('/').rsplit('/', 1)[-1]}" if restore else ""
+            progress.update("flink-job", "submitting", f"from {restore}" if restore else "fresh start")
+            self.submit(config, restore)
+            deadline = time.monotonic() + 60
+            while (job := provision.find_job(self.rest_url)) is None or job.state in ("FINISHED", "CANCELED"):
+                if time.monotonic() > deadline:
+                    raise StartupError("the submitted job did not appear in Flink", hint=self.failure_hint)
+                time.sleep(0.5)
+        deadline = time.monotonic() + 90
+        detail = ""
+        while time.monotonic() < deadline:
+            ok, detail = provision.job_fully_running(self.rest_url, job.job_id)
+            if ok:
+                return job.job_id, f"{detail}{restored_from}"
+            if detail.startswith("FAILED"):
+                break
+            progress.update("flink-job", "waiting", detail)
+            time.sleep(0.5)
+        raise StartupError(f"the Flink job is not running: {detail}", hint=self.failure_hint,
+                           details=self.failure_details())
+
+    def submit(self, config: provision.JobConfig, restore: str | None) -> None:
+        config_file = config.write(self.cluster.dir / "job.json")
+        host_port = self.rest_url.removeprefix("http://")
+        argv = ["bash", str(self.cluster.home / "bin" / "flink"), "run", "-m", host_port, "-d",
+                "-pyclientexec", sys.executable]
+        if restore is not None:
+            argv += ["-s", restore]
+        argv += ["-py", str(provision.JOB_FILE), "--config", str(config_file)]
+        env = {**self.cluster.env(), "PYFLINK_CLIENT_EXECUTABLE": sys.executable}
+        self.log_file.parent.mkdir(parents=True, exist_ok=True)
+        with self.log_file.open("ab") as out:
+            result = subprocess.run(argv, env=env, cwd=self.cluster.dir, stdout=out, stderr=subprocess.STDOUT,
+                                    stdin=subprocess.DEVNULL, timeout=180)
+        if result.returncode != 0:
+            raise StartupError("submitting the Flink job failed", details=tail_file(self.log_file, 20),
+                               hint=f"full log: {self.log_file}")

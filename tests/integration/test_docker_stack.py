@@ -1,0 +1,54 @@
+"""The whole pipeline in containers, end to end through the CLI: images built here from the verified
+artifacts (no registry), `up --runtime docker`, load, `validate` exact, `down` leaving nothing labelled."""
+
+from __future__ import annotations
+
+import shutil
+
+import pytest
+
+from streamctl.runtimes.docker.engine import LABEL_PROJECT
+from streamctl.runtimes.docker.local_images import local_image_settings, local_versions
+from tests.integration.dockerutil import docker_client, labelled
+from tests.integration.stackutil import cli, make_stack_config, settings_of
+
+pytestmark = pytest.mark.integration
+
+
+def test_docker_stack_up_load_validate_exact_and_down_leaves_nothing():
+    client = docker_client()
+    probe = make_stack_config("probe")
+    versions = local_versions(settings_of(probe).cache_dir)
+    shutil.rmtree(probe.parent, ignore_errors=True)
+    config = make_stack_config("dock", window_seconds=10, docker={
+        "images": local_image_settings(versions), "disabled_services": "kibana,kafka-ui"})
+    project = "streamctl-dock"
+    try:
+        assert cli(config, "build-images") == 0
+        assert cli(config, "up", "--runtime", "docker") == 0
+
+        containers = client.api.containers(filters={"label": f"{LABEL_PROJECT}={project}"})
+        assert {c["Labels"]["com.streamctl.service"] for c in containers} == {
+            "kafka", "postgres", "elasticsearch", "jobmanager", "taskmanager", "producer", "indexer"}  # init has exited
+        for c in containers:
+            for binding in c["Ports"]:
+                if "PublicPort" in binding:
+                    assert binding["IP"] == "127.0.0.1", f"{c['Names'][0]} publishes {binding} beyond loopback"
+        ids = {c["Id"] for c in containers}
+
+        assert cli(config, "up", "--runtime", "docker") == 0, "a second up is a no-op"
+        assert {c["Id"] for c in client.api.containers(filters={"label": f"{LABEL_PROJECT}={project}"})} == ids
+
+        assert cli(config, "load", "--users", "20", "--duration", "20s") == 0
+        assert cli(config, "validate", "--wait", "90s") == 0
+        assert cli(config, "status") == 0
+        assert cli(config, "logs", "init", "-n", "5") == 0
+
+        assert cli(config, "down") == 0
+        left = labelled(client, project)
+        assert left["containers"] == [] and left["networks"] == []
+        assert left["volumes"], "down keeps the data volumes"
+    finally:
+        cli(config, "down", "--purge")
+        shutil.rmtree(config.parent, ignore_errors=True)
+    assert labelled(client, project) == {"containers": [], "networks": [], "volumes": []}
