@@ -203,6 +203,14 @@ def test_kafka_cluster_id_is_a_stable_base64_uuid():
     cluster_id = kafka_cluster_id("streamctl-default")
     assert cluster_id == kafka_cluster_id("streamctl-default") != kafka_cluster_id("streamctl-other")
     assert len(cluster_id) == 22
+    for n in range(2000):  # 1 in 64 plain ids would start with '-', which a command line reads as a flag
+        assert not kafka_cluster_id(f"p{n}").startswith("-")
+
+
+def test_random_local_cluster_ids_never_look_like_flags():
+    from streamctl.runtimes.local.kafka import random_cluster_id
+
+    assert not any(random_cluster_id().startswith("-") for _ in range(2000))
 
 
 # -- Kibana's saved objects: checked for structure, since no Kibana can run here --------------------
@@ -239,3 +247,20 @@ def test_compose_file_is_plain_yaml_with_pinned_images():
     for name, service in data["services"].items():
         image = service["image"]
         assert ":latest" not in image and (":" in image.split("/")[-1] or "${" in image), f"{name}: unpinned {image}"
+
+
+# -- user errors of the docker runtime, through the CLI -------------------------------------------
+
+def test_no_docker_engine_is_one_line_and_exit_4(cli, monkeypatch, tmp_path):
+    monkeypatch.setenv("DOCKER_HOST", f"unix://{tmp_path}/no-such-docker.sock")
+    code, out, err = cli("--state-dir", str(tmp_path), "up", "--runtime", "docker")
+    assert code == 4
+    assert "error: no Docker engine answers" in err and "hint:" in err and "Traceback" not in err
+
+
+def test_a_broken_compose_file_names_the_file_and_line(tmp_path):
+    broken = tmp_path / "compose.yaml"
+    broken.write_text("services:\n  kafka:\n    image: [unclosed\n")
+    runtime = DockerRuntime(stack_settings(tmp_path, STREAMCTL_DOCKER_COMPOSE_FILE=str(broken)))
+    with pytest.raises(ComposeError, match=r"compose.yaml line \d+ is not valid YAML"):
+        runtime.project(Secrets("pw"))

@@ -45,8 +45,14 @@ IMAGE_VARIABLES = {  # docker.images.<key> -> the compose file's variable
 
 
 def kafka_cluster_id(project: str) -> str:
-    """KRaft wants a base64 UUID; one per project keeps a kept volume valid across `up`s."""
-    return base64.urlsafe_b64encode(uuid.uuid5(uuid.NAMESPACE_URL, f"streamctl:{project}").bytes).decode().rstrip("=")
+    """KRaft wants a base64 UUID; one per project keeps a kept volume valid across `up`s. Never one
+    starting with '-': image entrypoints pass it as `-t ID`, which would read as a flag."""
+    for attempt in range(100):
+        seed = f"streamctl:{project}" + (f":{attempt}" if attempt else "")
+        cluster_id = base64.urlsafe_b64encode(uuid.uuid5(uuid.NAMESPACE_URL, seed).bytes).decode().rstrip("=")
+        if not cluster_id.startswith("-"):
+            return cluster_id
+    raise AssertionError("unreachable: 100 ids in a row started with '-'")
 
 
 def flink_properties(settings: Settings) -> str:

@@ -31,6 +31,15 @@ logger.request.level = WARN
 """
 
 
+def random_cluster_id() -> str:
+    """A base64 UUID, as KRaft wants; never one starting with '-', which command lines read as a flag
+    (1 in 64 random ids did: `kafka-storage: error: argument --cluster-id/-t: expected one argument`)."""
+    while True:
+        cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        if not cluster_id.startswith("-"):
+            return cluster_id
+
+
 def broker_classpath(cache_dir: Path) -> str:
     lock = read_lock(LOCK_FILE)
     return ":".join(str(cached_file(cache_dir, a)) for a in lock.by_role(Role.KAFKA_BROKER) if a.extension == "jar")
@@ -89,9 +98,9 @@ class Kafka(LocalService):
         (self.dir / "log4j2.properties").write_text(LOG4J2)
         if (self.data_dir / "meta.properties").is_file():
             return
-        cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        cluster_id = random_cluster_id()
         result = subprocess.run(
-            self.java_argv("kafka.tools.StorageTool", "format", "-t", cluster_id,
+            self.java_argv("kafka.tools.StorageTool", "format", f"--cluster-id={cluster_id}",
                            "-c", str(self.dir / "server.properties"), "--ignore-formatted"),
             capture_output=True, text=True, cwd=self.dir,
         )

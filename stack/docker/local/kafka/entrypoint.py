@@ -27,6 +27,6 @@ if not cluster_id:
     sys.exit("CLUSTER_ID is not set")
 for log_dir in props["log.dirs"].split(","):
     Path(log_dir).mkdir(parents=True, exist_ok=True)
-subprocess.run([*java, "kafka.tools.StorageTool", "format", "-t", cluster_id, "-c", str(CONFIG),
+subprocess.run([*java, "kafka.tools.StorageTool", "format", f"--cluster-id={cluster_id}", "-c", str(CONFIG),
                 "--ignore-formatted"], check=True, stdout=subprocess.DEVNULL)
 os.execvp("java", [*java, "kafka.Kafka", str(CONFIG)])
