@@ -7,9 +7,12 @@ import shutil
 
 import pytest
 
+from streamctl import provision
+from streamctl.endpoints import Endpoints
 from streamctl.runtimes.docker.engine import LABEL_PROJECT
 from streamctl.runtimes.docker.local_images import local_image_settings, local_versions
 from tests.integration.dockerutil import docker_client, labelled
+from streamctl.waits import http_json
 from tests.integration.stackutil import cli, make_stack_config, settings_of
 
 pytestmark = pytest.mark.integration
@@ -48,6 +51,18 @@ def test_docker_stack_up_load_validate_exact_and_down_leaves_nothing():
         left = labelled(client, project)
         assert left["containers"] == [] and left["networks"] == []
         assert left["volumes"], "down keeps the data volumes"
+
+        # The next up resumes the job from the savepoint `down` took, on the kept volumes.
+        settings = settings_of(config)
+        assert (settings.stack_dir / "flink" / "last-savepoint").is_file()
+        assert cli(config, "up", "--runtime", "docker") == 0
+        flink = Endpoints.of(settings).flink_url
+        job = provision.find_job(flink)
+        _, checkpoints = http_json(f"{flink}/jobs/{job.job_id}/checkpoints")
+        restored = checkpoints["latest"]["restored"]
+        assert restored["is_savepoint"] and "/flink-state/savepoints/savepoint-" in restored["external_path"]
+        assert cli(config, "load", "--users", "5", "--duration", "8s") == 0
+        assert cli(config, "validate", "--wait", "90s") == 0
     finally:
         cli(config, "down", "--purge")
         shutil.rmtree(config.parent, ignore_errors=True)

@@ -26,7 +26,7 @@ def test_port_taken_names_port_holder_and_setting(capsys):
     holder.bind(("127.0.0.1", TEST_PORTS["kafka"]))
     holder.listen()
     try:
-        code = cli(config, "up")
+        code = cli(config, "up", "--runtime", "local")
     finally:
         holder.close()
     err = capsys.readouterr().err
