@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import time
 import urllib.parse
 import uuid
@@ -215,6 +216,42 @@ def test_invalid_payloads_get_400_naming_the_field_and_nothing_reaches_kafka(sta
     assert post_json(f"{api}/transaction", huge)[0] == 413
     seen = {r.get("transaction_id") for r in topic_records(stack)}
     assert not refused_ids & seen
+
+
+def test_slow_and_half_sent_requests_do_not_exhaust_the_workers(api):
+    """300 clients that never finish their headers or their body (slowloris): the API keeps answering
+    everyone else at once, and drops the stalled header readers itself (its 10 s header timeout)."""
+    headers_only = b"POST /transaction HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+    half_body = (b"POST /transaction HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                 b"Content-Length: 400\r\n\r\n{\"transaction_id\": ")
+    stalled: list[tuple[socket.socket, bool]] = []
+    try:
+        for n in range(300):
+            conn = socket.create_connection(("127.0.0.1", TEST_PORTS["producer"]), timeout=5)
+            conn.sendall(headers_only if n % 2 else half_body)
+            stalled.append((conn, n % 2 == 1))
+        for _ in range(20):
+            started = time.monotonic()
+            assert post_json(f"{api}/transaction", transaction())[0] == 201
+            assert time.monotonic() - started < 1.0, "a stalled client delayed a normal request"
+        time.sleep(12)
+        closed = 0
+        for conn, headers_stalled in stalled:
+            if not headers_stalled:
+                continue
+            conn.settimeout(3)
+            try:
+                conn.recv(4096)  # EOF or an error response: either way the server stopped waiting for it
+                closed += 1
+            except (ConnectionResetError, BrokenPipeError):
+                closed += 1
+            except socket.timeout:
+                pass
+        assert closed == 150, f"only {closed} of 150 stalled header readers were dropped by the server"
+        assert post_json(f"{api}/transaction", transaction())[0] == 201
+    finally:
+        for conn, _ in stalled:
+            conn.close()
 
 
 def test_metrics_are_prometheus_text(api):
