@@ -3,6 +3,9 @@ PYTHON ?= python3.11
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 PYTEST_ARGS ?=
+# The demo runs where everything it needs is installed by `make setup`: the local runtime.
+# `make demo RUNTIME=docker` (official images pulled) or RUNTIME=auto chooses otherwise.
+RUNTIME ?= local
 
 .PHONY: setup system-deps demo test unit bench lock clean
 
@@ -22,7 +25,7 @@ setup: system-deps $(BIN)/streamctl
 	$(BIN)/streamctl fetch-connectors
 
 demo: setup
-	$(BIN)/streamctl demo
+	$(BIN)/streamctl demo --runtime $(RUNTIME)
 
 test: setup
 	@bash .ci/system-deps.sh --test
@@ -37,6 +40,7 @@ bench: setup
 	@bash .ci/system-deps.sh --bench
 	$(BIN)/streamctl up
 	$(BIN)/streamctl bench ingest
+	$(BIN)/streamctl bench freshness
 	$(BIN)/streamctl bench validate
 	$(BIN)/streamctl bench startup
 

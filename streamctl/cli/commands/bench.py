@@ -8,6 +8,7 @@ import time
 import typer
 from rich.table import Table
 
+from streamctl.bench.freshness import bench_freshness
 from streamctl.bench.ingest import bench_ingest
 from streamctl.bench.suite import bench_memory, bench_startup, bench_validate, machine
 from streamctl.cli.app import app, stdout
@@ -56,6 +57,16 @@ def startup(ctx: typer.Context, runs: int = typer.Option(1, help="How many down/
     result = bench_startup(runtime, runs)
     result.update(bench_memory(runtime))
     _write(settings, "startup", result)
+    return ExitCode.OK
+
+
+@bench_app.command("freshness")
+def freshness(ctx: typer.Context, windows: int = typer.Option(10, help="Consecutive windows to measure.")) -> int:
+    """Window end -> its row visible in PostgreSQL and in Elasticsearch (p50, p95, max)."""
+    settings = ctx.obj.settings()
+    stdout.print(f"posting one marked transaction in each of {windows} windows of {settings.flink.window_seconds} s; "
+                 "polling both sinks every 100 ms", highlight=False)
+    _write(settings, "freshness", bench_freshness(settings, windows))
     return ExitCode.OK
 
 
