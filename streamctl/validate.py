@@ -21,8 +21,7 @@ import orjson
 
 from streamctl.endpoints import Endpoints
 from streamctl.errors import ServiceUnavailable
-from streamctl.pipeline.windows import (WindowFigures, WindowKey, countable, event_time_ms, is_heartbeat,
-                                        window_start)
+from streamctl.pipeline.windows import WindowFigures, WindowKey, add, as_job_reads, event_time_ms, window_start
 
 CENT = Decimal("0.01")
 
@@ -123,11 +122,12 @@ class TopicScanner:
         ts = event_time_ms(value, kafka_ts) if isinstance(value, dict) else kafka_ts
         if ts > self.partition_high_ms.get(partition, -1):
             self.partition_high_ms[partition] = ts
-        if is_heartbeat(value):
+        job = as_job_reads(value, raw)
+        if job is not None and job.heartbeat:
             self.heartbeats += 1
             return
         start = window_start(ts, self.window_ms)
-        if not countable(value):
+        if job is None or not job.countable:
             self.rejects[start] = self.rejects.get(start, 0) + 1
             return
         self.transactions += 1
@@ -137,15 +137,7 @@ class TopicScanner:
             if digest in self._seen_ids:
                 self.duplicate_ids += 1
             self._seen_ids.add(digest)
-        key = WindowKey(start, value["product_category"], value["product_brand"], value["payment_method"],
-                        value["currency"])
-        figures = self.expected.get(key)
-        if figures is None:
-            figures = self.expected[key] = WindowFigures()
-        figures.transaction_count += 1
-        figures.items_sold += value["product_quantity"]
-        total = value["total_amount"]
-        figures.revenue += Decimal(repr(total)) if isinstance(total, float) else Decimal(total)
+        add(self.expected, WindowKey(start, job.category, job.brand, job.payment_method, job.currency), job)
 
     def watermark_ms(self, delay_ms: int) -> int | None:
         if len(self.partition_high_ms) < len(self._partitions):

@@ -7,6 +7,7 @@ import os
 import signal
 import threading
 import time
+import uuid
 
 import pytest
 from kafka import KafkaProducer
@@ -133,6 +134,20 @@ def test_poison_records_in_the_topic_are_counted_as_rejects_and_the_job_keeps_ru
         json.dumps({**valid, "total_amount": None}).encode(),
         json.dumps({**valid, "product_name": "x" * 1_000_000}).encode(),  # a 1 MB string (still countable)
     ]
+    # Off-contract but readable: Flink's JSON format takes these, and validate must read them alike.
+    def variant(**fields) -> bytes:
+        return json.dumps({**valid, "transaction_id": str(uuid.uuid4()), **fields}).encode()
+
+    lenient = [
+        variant(product_quantity="3"), variant(product_quantity=3.7), variant(total_amount="12.345"),
+        variant(total_amount=10.005), variant(product_brand=7), variant(product_brand={"a": [1, "x"]}),
+        variant(product_brand=True), variant(heartbeat="TRUE"), variant(heartbeat=1),
+        variant(product_quantity=2**40), variant(total_amount=1e15),  # unconvertible: rejects
+        variant(product_brand="LITERAL").replace(b'"LITERAL"', b"1e2"),
+        variant(product_brand="LITERAL").replace(b'"LITERAL"', b"5.10"),
+        variant(total_amount=1.0).replace(b'"total_amount": 1.0', b'"total_amount": 0.12499999999999999999'),
+    ]
+    poison += lenient
     for value in poison:
         producer.send(settings.kafka.topic, value=value)
     producer.flush()

@@ -1,8 +1,11 @@
 from __future__ import annotations
 
+import json
 from decimal import Decimal
 
-from streamctl.pipeline.windows import WindowFigures, WindowKey, aggregate, countable, window_start
+import pytest
+
+from streamctl.pipeline.windows import WindowFigures, WindowKey, aggregate, as_job_reads, countable, window_start
 
 MINUTE = 60_000
 
@@ -52,3 +55,63 @@ def test_avg_ticket_rounds_half_up():
     figures = WindowFigures(transaction_count=8, items_sold=8, revenue=Decimal("0.20"))
     assert figures.avg_ticket == Decimal("0.03")  # 0.025 -> 0.03
     assert WindowKey(1, "a", "b", "c", "BRL").doc_id() == "1|a|b|c|BRL"
+
+
+# What Flink 1.20's JSON format was measured to do with off-contract records written straight to
+# the topic (a real job, rows read back from PostgreSQL): the mirror must read them the same way.
+def job(**fields):
+    base = {"product_category": "c", "product_brand": "b", "payment_method": "Pix", "currency": "BRL",
+            "product_quantity": 1, "total_amount": 10.0}
+    value = {**base, **fields}
+    return as_job_reads(value, json.dumps(value).encode())
+
+
+def job_literal(raw: str):
+    return as_job_reads(json.loads(raw), raw.encode())
+
+
+@pytest.mark.parametrize("brand, seen_by_flink", [
+    (7, "7"), (True, "true"), ([1, 2], "[1,2]"), ({"a": 1, "b": [1, "x"]}, '{"a":1,"b":[1,"x"]}'),
+    (0.1, "0.1"), (100.5, "100.5"),
+])
+def test_non_string_dimensions_become_their_json_text(brand, seen_by_flink):
+    assert job(product_brand=brand).brand == seen_by_flink
+
+
+@pytest.mark.parametrize("literal", ["1e2", "5.10", "5.0"])
+def test_a_number_in_a_string_column_keeps_its_literal_text(literal):
+    raw = '{"product_category":"c","product_brand":%s,"payment_method":"Pix","currency":"BRL",' \
+          '"product_quantity":1,"total_amount":10.0}' % literal
+    assert job_literal(raw).brand == literal
+
+
+@pytest.mark.parametrize("quantity, read", [
+    (3, 3), (3.7, 3), ("3", 3), (" 4 ", 4), ("3.0", None), ("many", None), (True, None), (2**40, None), (None, None),
+])
+def test_quantity_is_read_like_flinks_int_column(quantity, read):
+    assert job(product_quantity=quantity).quantity == read
+
+
+@pytest.mark.parametrize("total, read", [
+    (10.0, Decimal("10.00")), ("12.345", Decimal("12.35")), (" 12", Decimal("12.00")), ("1e2", Decimal("100.00")),
+    (10.005, Decimal("10.01")), (1e15, None), ("1_000", None), ("NaN", None), (True, None), (30, Decimal("30.00")),
+])
+def test_total_is_read_like_flinks_decimal_14_2_column(total, read):
+    assert job(total_amount=total).total == read
+
+
+def test_a_long_total_literal_is_rounded_from_its_text_not_from_a_float():
+    raw = '{"product_category":"c","product_brand":"b","payment_method":"Pix","currency":"BRL",' \
+          '"product_quantity":1,"total_amount":0.12499999999999999999}'
+    assert job_literal(raw).total == Decimal("0.12")  # as a float it would be 0.125 -> 0.13
+
+
+@pytest.mark.parametrize("heartbeat, read", [(True, True), ("TRUE", True), (1, False), ("yes", False), (None, False)])
+def test_heartbeat_is_read_like_flinks_boolean_column(heartbeat, read):
+    assert job(heartbeat=heartbeat).heartbeat is read
+
+
+def test_unconvertible_fields_make_a_reject_not_a_dropped_record():
+    record = job(product_quantity=True)
+    assert record is not None and not record.countable
+    assert as_job_reads([1, 2, 3]) is None and as_job_reads("not an object") is None
