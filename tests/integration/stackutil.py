@@ -7,6 +7,7 @@ import json
 import os
 import shutil
 import tempfile
+import threading
 import time
 import urllib.request
 import uuid
@@ -112,3 +113,38 @@ def pids_alive(pids: list[int]) -> list[int]:
         except (ProcessLookupError, FileNotFoundError):
             continue
     return alive
+
+
+class Poster:
+    """Posts transactions from a few threads and remembers which ids got a 2xx."""
+
+    def __init__(self, api: str, threads: int = 4):
+        self.api, self.threads = api, threads
+        self.acknowledged: set[str] = set()
+        self.statuses: dict[int, int] = {}
+        self.stop = threading.Event()
+        self.lock = threading.Lock()
+        self.workers = [threading.Thread(target=self._run) for _ in range(threads)]
+
+    def _run(self) -> None:
+        while not self.stop.is_set():
+            payload = transaction(price=12.34, quantity=2)
+            try:
+                status = post_json(f"{self.api}/transaction", payload)[0]
+            except OSError:
+                status = 0
+            with self.lock:
+                self.statuses[status] = self.statuses.get(status, 0) + 1
+                if 200 <= status < 300:
+                    self.acknowledged.add(payload["transaction_id"])
+            time.sleep(0.01)
+
+    def __enter__(self):
+        for w in self.workers:
+            w.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.stop.set()
+        for w in self.workers:
+            w.join()

@@ -107,6 +107,18 @@ def test_a_failing_dependency_stops_its_dependents_with_its_name_and_log(client,
         assert set(engine.containers()) == {"db", "worker"}
 
 
+def test_a_crashing_service_with_a_restart_policy_fails_up_at_once(client, base, tmp_path):
+    with throwaway_project_name() as name:
+        project = make_project(name, {"db": {
+            "image": base, "restart": "unless-stopped", "command": sh("echo 'bad config'; exit 3"),
+            "healthcheck": {"test": ["CMD", "true"], "interval": "1s", "retries": 100}}})
+        started = time.monotonic()
+        with pytest.raises(StartupError, match="db exited with code 3") as caught:
+            Engine(client, project, tmp_path).up()
+        assert "bad config" in caught.value.details
+        assert time.monotonic() - started < 20, "waited out the healthcheck instead of seeing the crash"
+
+
 def test_an_unhealthy_service_is_reported_with_its_healthcheck_output(client, base, tmp_path):
     with throwaway_project_name() as name:
         project = make_project(name, {"db": {

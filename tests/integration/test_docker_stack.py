@@ -3,7 +3,10 @@ artifacts (no registry), `up --runtime docker`, load, `validate` exact, `down` l
 
 from __future__ import annotations
 
+import os
 import shutil
+import signal
+import time
 
 import pytest
 
@@ -13,7 +16,7 @@ from streamctl.runtimes.docker.engine import LABEL_PROJECT
 from streamctl.runtimes.docker.local_images import local_image_settings, local_versions
 from tests.integration.dockerutil import docker_client, labelled
 from streamctl.waits import http_json
-from tests.integration.stackutil import cli, make_stack_config, settings_of
+from tests.integration.stackutil import Poster, cli, make_stack_config, settings_of, wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -44,6 +47,26 @@ def test_docker_stack_up_load_validate_exact_and_down_leaves_nothing():
 
         assert cli(config, "load", "--users", "20", "--duration", "20s") == 0
         assert cli(config, "validate", "--wait", "90s") == 0
+
+        # kill -9 of the TaskManager during load: its restart policy brings it back, the job restores its
+        # last checkpoint, and every transaction is still counted once.
+        settings = settings_of(config)
+        endpoints = Endpoints.of(settings)
+        before = client.api.inspect_container(f"{project}-taskmanager")
+        with Poster(endpoints.producer_url) as poster:
+            time.sleep(4)
+            os.kill(before["State"]["Pid"], signal.SIGKILL)
+            wait_for(lambda: client.api.inspect_container(f"{project}-taskmanager")["RestartCount"]
+                     > before["RestartCount"], 60, what="the TaskManager container to be restarted")
+            time.sleep(4)
+        assert poster.acknowledged and set(poster.statuses) <= {201}
+
+        def job_running() -> bool:
+            job = provision.find_job(endpoints.flink_url)
+            return job is not None and provision.job_fully_running(endpoints.flink_url, job.job_id)[0]
+
+        wait_for(job_running, 120, what="the job to run again")
+        assert cli(config, "validate", "--wait", "90s") == 0
         assert cli(config, "status") == 0
         assert cli(config, "logs", "init", "-n", "5") == 0
 
@@ -53,7 +76,6 @@ def test_docker_stack_up_load_validate_exact_and_down_leaves_nothing():
         assert left["volumes"], "down keeps the data volumes"
 
         # The next up resumes the job from the savepoint `down` took, on the kept volumes.
-        settings = settings_of(config)
         assert (settings.stack_dir / "flink" / "last-savepoint").is_file()
         assert cli(config, "up", "--runtime", "docker") == 0
         flink = Endpoints.of(settings).flink_url

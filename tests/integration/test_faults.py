@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import threading
 import time
 import uuid
 
@@ -14,7 +13,7 @@ from kafka import KafkaProducer
 
 from streamctl.exit_codes import ExitCode
 from streamctl.runtimes.local.runtime import LocalRuntime
-from tests.integration.stackutil import TEST_PORTS, cli, post_json, running_stack, settings_of, transaction
+from tests.integration.stackutil import TEST_PORTS, Poster, cli, running_stack, settings_of, transaction
 from tests.integration.test_local_stack import topic_records
 
 pytestmark = pytest.mark.integration
@@ -29,41 +28,6 @@ def stack():
 @pytest.fixture(scope="module")
 def api(stack):
     return f"http://127.0.0.1:{TEST_PORTS['producer']}"
-
-
-class Poster:
-    """Posts transactions from a few threads and remembers which ids got a 2xx."""
-
-    def __init__(self, api: str, threads: int = 4):
-        self.api, self.threads = api, threads
-        self.acknowledged: set[str] = set()
-        self.statuses: dict[int, int] = {}
-        self.stop = threading.Event()
-        self.lock = threading.Lock()
-        self.workers = [threading.Thread(target=self._run) for _ in range(threads)]
-
-    def _run(self) -> None:
-        while not self.stop.is_set():
-            payload = transaction(price=12.34, quantity=2)
-            try:
-                status = post_json(f"{self.api}/transaction", payload)[0]
-            except OSError:
-                status = 0
-            with self.lock:
-                self.statuses[status] = self.statuses.get(status, 0) + 1
-                if 200 <= status < 300:
-                    self.acknowledged.add(payload["transaction_id"])
-            time.sleep(0.01)
-
-    def __enter__(self):
-        for w in self.workers:
-            w.start()
-        return self
-
-    def __exit__(self, *exc):
-        self.stop.set()
-        for w in self.workers:
-            w.join()
 
 
 def assert_exact(stack, capsys, wait="90s") -> dict:

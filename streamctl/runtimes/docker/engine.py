@@ -341,10 +341,14 @@ class Engine:
         budget = service.healthcheck.budget_s() + 10 if (required == HEALTHY and service.healthcheck) else self.wait_s
         deadline = time.monotonic() + min(budget, self.wait_s)
         progress.update(service.name, "waiting", {HEALTHY: "for its healthcheck", COMPLETED: "for it to finish"}.get(required, ""))
+        restarts_before = self.api.inspect_container(container_id).get("RestartCount", 0)
         while True:
-            state = self.api.inspect_container(container_id)["State"]
+            info = self.api.inspect_container(container_id)
+            state = info["State"]
             health = (state.get("Health") or {}).get("Status", "")
-            if state["Status"] in ("exited", "dead"):
+            crashed = state.get("Restarting") or info.get("RestartCount", 0) > restarts_before
+            if state["Status"] in ("exited", "dead") or (crashed and required != COMPLETED):
+                # a restart policy would start it again and again: while starting, that is a failure
                 code = state.get("ExitCode")
                 if required == COMPLETED and code == 0:
                     return "completed"
