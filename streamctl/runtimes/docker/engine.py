@@ -46,6 +46,24 @@ def connect(timeout_s: int = 120):
                                   "or use --runtime local") from None
 
 
+def build_image(api, context: Path, tag: str, args: dict[str, str], labels: dict[str, str],
+                dockerfile: str = "Dockerfile", what: str = "", hint: str = "") -> None:
+    """docker build without BuildKit or pulls; a failure carries the build's last output lines."""
+    from docker.errors import APIError
+
+    lines: list[str] = []
+    try:
+        for chunk in api.build(path=str(context), dockerfile=dockerfile, tag=tag, buildargs=args, rm=True,
+                               forcerm=True, pull=False, decode=True, labels=labels):
+            lines.extend(line for line in chunk.get("stream", "").splitlines() if line.strip())
+            if "error" in chunk:
+                raise StartupError(f"{what}building {tag} failed: {_short(chunk['error'], 300)}",
+                                   details="\n".join(lines[-LOG_LINES:]), hint=hint)
+    except APIError as exc:
+        raise StartupError(f"{what}building {tag} failed: {_short(exc.explanation or str(exc))}",
+                           details="\n".join(lines[-LOG_LINES:]), hint=hint) from None
+
+
 def _short(text: str, limit: int = 160) -> str:
     text = " ".join(text.split())
     return text if len(text) <= limit else text[:limit] + "..."
@@ -209,8 +227,6 @@ class Engine:
                          f"or leave {service.name} out with docker.disabled_services") from None
 
     def _build(self, service: Service) -> str:
-        from docker.errors import APIError
-
         assert service.build is not None
         context = self.work_dir / "build" / service.name
         shutil.rmtree(context, ignore_errors=True)
@@ -219,19 +235,8 @@ class Engine:
             if self.stager is None:
                 raise StartupError(f"{service.name}: build stage {service.build.stage!r} has no stager")
             self.stager(service.build.stage, context)
-        lines: list[str] = []
-        try:
-            for chunk in self.api.build(path=str(context), dockerfile=service.build.dockerfile, tag=service.image,
-                                        buildargs=dict(service.build.args), rm=True, forcerm=True, pull=False,
-                                        decode=True, labels=self._labels()):
-                if "stream" in chunk:
-                    lines.extend(line for line in chunk["stream"].splitlines() if line.strip())
-                if "error" in chunk:
-                    raise StartupError(f"{service.name}: building {service.image} failed: {_short(chunk['error'], 300)}",
-                                       details="\n".join(lines[-LOG_LINES:]), hint=f"Dockerfile in {service.build.context}")
-        except APIError as exc:
-            raise StartupError(f"{service.name}: building {service.image} failed: {_short(exc.explanation or str(exc))}",
-                               details="\n".join(lines[-LOG_LINES:]), hint=f"Dockerfile in {service.build.context}") from None
+        build_image(self.api, context, service.image, dict(service.build.args), self._labels(),
+                    service.build.dockerfile, what=f"{service.name}: ", hint=f"Dockerfile in {service.build.context}")
         return self.api.inspect_image(service.image)["Id"]
 
     def _ensure_network(self) -> None:

@@ -18,7 +18,7 @@ from streamctl.artifacts.lock import Role
 from streamctl.errors import PreflightError, StartupError
 from streamctl.paths import STACK_DIR
 from streamctl.runtimes.docker.contexts import copy_tree, stage_artifacts
-from streamctl.runtimes.docker.engine import LABEL_PROJECT
+from streamctl.runtimes.docker.engine import LABEL_PROJECT, build_image
 
 REPOSITORY = "streamctl-local"
 BASE_IMAGE = f"{REPOSITORY}/base:bookworm"
@@ -84,15 +84,6 @@ def build_base(client, work: Path) -> None:
     client.api.import_image_from_file(str(tarball), repository=repository, tag=tag)
 
 
-def _build(client, context: Path, tag: str, args: dict[str, str]) -> None:
-    lines: list[str] = []
-    for chunk in client.api.build(path=str(context), tag=tag, buildargs=args, rm=True, forcerm=True, pull=False,
-                                  decode=True, labels={LABEL_PROJECT: "streamctl-local-images"}):
-        lines.extend(line for line in chunk.get("stream", "").splitlines() if line.strip())
-        if "error" in chunk:
-            raise StartupError(f"building {tag} failed: {chunk['error'].strip()}", details="\n".join(lines[-15:]))
-
-
 def build_local_images(client, cache_dir: Path, flink_home: Path, es_distribution: Path, versions: dict[str, str],
                        rebuild: bool = False, progress: Callable[[str, str], None] = lambda image, phase: None) -> BuiltImages:
     """Build (or find) each image; `versions` gives the tags: kafka, elasticsearch, flink."""
@@ -117,7 +108,8 @@ def build_local_images(client, cache_dir: Path, flink_home: Path, es_distributio
                 context = work / name
                 copy_tree(LOCAL_DOCKERFILES / name, context)
                 fill(context)
-                _build(client, context, tag, {"RUNTIME_IMAGE": RUNTIME_IMAGE, "BASE_IMAGE": BASE_IMAGE})
+                build_image(client.api, context, tag, {"RUNTIME_IMAGE": RUNTIME_IMAGE, "BASE_IMAGE": BASE_IMAGE},
+                            {LABEL_PROJECT: "streamctl-local-images"})
             return image(tag, build)
 
         image(BASE_IMAGE, lambda: build_base(client, work))
