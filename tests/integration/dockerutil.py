@@ -14,7 +14,7 @@ from streamctl.runtimes.docker.compose import Project, parse_project
 from streamctl.runtimes.docker.engine import LABEL_PROJECT, Engine, connect
 from streamctl.runtimes.docker.local_images import BASE_IMAGE, build_base
 
-ENGINE_REQUIRED = "needs a running Docker engine (.ci/run starts one)"
+ENGINE_REQUIRED = "needs a running Docker engine (`make test` starts one)"
 
 
 def docker_client():
@@ -23,7 +23,7 @@ def docker_client():
     try:
         return connect(timeout_s=300)
     except PreflightError as exc:
-        pytest.skip(f"{ENGINE_REQUIRED}: {exc.message}")
+        pytest.fail(f"{ENGINE_REQUIRED}: {exc.message}")
 
 
 def ensure_base_image(client) -> str:
