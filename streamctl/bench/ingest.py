@@ -1,8 +1,13 @@
 """Ingest benchmark: the producer API against the Flask development-server baseline (flush per
-request), same machine, same Kafka, same load generator (wrk), in one run; plus the batch endpoint."""
+request), same machine, same Kafka, same load generator (wrk), in one run; plus the batch endpoint.
+
+Records/s counts acknowledged records only (2xx answers, per record for batches), and each figure is
+cross-checked against the topic's end offsets: what the topic grew by, less the producer's own
+heartbeats, must be at least what was acknowledged."""
 
 from __future__ import annotations
 
+import dataclasses
 import http.client
 import re
 import shutil
@@ -29,12 +34,41 @@ BASELINE_TOPIC = "bench-baseline"
 @dataclass(frozen=True)
 class IngestFigure:
     server: str
-    requests_per_s: float
+    acknowledged_per_s: float  # 2xx answers (records, for batches) per second
+    acknowledged: int
     requests: int
     non_2xx: int
     errors: int
     latency_avg_ms: float
     seconds: float
+    topic_grew_by: int = -1  # end offsets after minus before, heartbeats excluded
+
+    def counted(self, topic_grew_by: int) -> "IngestFigure":
+        return dataclasses.replace(self, topic_grew_by=topic_grew_by)
+
+
+def end_offsets_total(bootstrap: str, topic: str) -> int:
+    from confluent_kafka import Consumer, TopicPartition
+
+    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": f"bench-{uuid.uuid4().hex}"})
+    try:
+        partitions = consumer.list_topics(topic, timeout=10).topics[topic].partitions
+        return sum(consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1] for p in partitions)
+    finally:
+        consumer.close()
+
+
+def heartbeats_written(producer_url: str) -> int:
+    status, text = http_text(f"{producer_url}/metrics")
+    match = re.search(r"^streamctl_producer_heartbeats_total (\d+)", text, re.M) if status == 200 else None
+    return int(match.group(1)) if match else 0
+
+
+def http_text(url: str) -> tuple[int, str]:
+    import urllib.request
+
+    with urllib.request.urlopen(url, timeout=10) as response:
+        return response.status, response.read().decode()
 
 
 def _wrk() -> str:
@@ -59,7 +93,9 @@ def run_wrk(name: str, base_url: str, seconds: int, connections: int) -> IngestF
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
     non_2xx = int(m.group(1)) if (m := re.search(r"Non-2xx or 3xx responses: (\d+)", out)) else 0
     errors = sum(int(x) for x in re.findall(r"(?:connect|read|write|timeout) (\d+)", out))
-    return IngestFigure(name, rps, requests, non_2xx, errors, _latency_ms(out), seconds)
+    acknowledged = max(0, requests - non_2xx - errors)
+    elapsed = requests / rps if rps else float(seconds)
+    return IngestFigure(name, acknowledged / elapsed, acknowledged, requests, non_2xx, errors, _latency_ms(out), seconds)
 
 
 def _free_port() -> int:
@@ -80,8 +116,10 @@ def baseline_figure(endpoints: Endpoints, seconds: int, connections: int) -> Ing
             if time.monotonic() > deadline or server.poll() is not None:
                 raise PreflightError("the Flask baseline server did not start", hint="is Flask installed?")
             time.sleep(0.3)
-        return run_wrk("Flask dev server, flush per request (baseline)", f"http://127.0.0.1:{port}", seconds,
-                       connections)
+        before = end_offsets_total(endpoints.kafka_bootstrap, BASELINE_TOPIC)
+        figure = run_wrk("Flask dev server, kafka-python acks=1, flush per request (baseline)",
+                         f"http://127.0.0.1:{port}", seconds, connections)
+        return figure.counted(end_offsets_total(endpoints.kafka_bootstrap, BASELINE_TOPIC) - before)
     finally:
         server.terminate()
         server.wait(timeout=10)
@@ -133,15 +171,28 @@ def batch_figure(producer_url: str, seconds: int, batch_size: int = 1000, client
     elapsed = time.monotonic() - started
     mean_ms = 1000 * sum(latencies) / len(latencies) if latencies else float("nan")
     return IngestFigure(f"producer API, POST /transactions x{batch_size}", accepted[0] / elapsed, accepted[0],
-                        failed[0], 0, mean_ms, elapsed)
+                        len(latencies), failed[0], 0, mean_ms, elapsed)
 
 
-def bench_ingest(endpoints: Endpoints, seconds: int = 20, connections: int = 32) -> dict:
+def counted_in_topic(endpoints: Endpoints, topic: str, run) -> IngestFigure:
+    """Run a figure against the producer API and count what its topic grew by, heartbeats excluded."""
+    before = end_offsets_total(endpoints.kafka_bootstrap, topic), heartbeats_written(endpoints.producer_url)
+    figure = run()
+    grew = end_offsets_total(endpoints.kafka_bootstrap, topic) - before[0]
+    return figure.counted(grew - (heartbeats_written(endpoints.producer_url) - before[1]))
+
+
+def bench_ingest(endpoints: Endpoints, topic: str, seconds: int = 20, connections: int = 32) -> dict:
     baseline = baseline_figure(endpoints, seconds, connections)
-    ours = run_wrk("producer API (granian + orjson), POST /transaction", endpoints.producer_url, seconds, connections)
-    batch = batch_figure(endpoints.producer_url, seconds)
+    ours = counted_in_topic(endpoints, topic, lambda: run_wrk("producer API (granian + orjson), POST /transaction",
+                                                              endpoints.producer_url, seconds, connections))
+    batch = counted_in_topic(endpoints, topic, lambda: batch_figure(endpoints.producer_url, seconds))
+    figures = [baseline, ours, batch]
     return {
-        "figures": [baseline.__dict__, ours.__dict__, batch.__dict__],
-        "ratio_single_vs_baseline": ours.requests_per_s / baseline.requests_per_s if baseline.requests_per_s else None,
+        "figures": [f.__dict__ for f in figures],
+        "ratio_single_vs_baseline": (ours.acknowledged_per_s / baseline.acknowledged_per_s
+                                     if baseline.acknowledged_per_s else None),
+        # every acknowledged record must be in the topic (more is possible: a 2xx lost on the way)
+        "topic_holds_every_acknowledged_record": all(f.topic_grew_by >= f.acknowledged for f in figures),
         "connections": connections,
     }

@@ -36,14 +36,18 @@ def ingest(ctx: typer.Context, seconds: int = typer.Option(20, help="Seconds per
            connections: int = typer.Option(32, help="wrk connections.")) -> int:
     """The producer API against a Flask development server that flushes Kafka per request, same Kafka."""
     settings = ctx.obj.settings()
-    result = bench_ingest(Endpoints.of(settings), seconds, connections)
+    result = bench_ingest(Endpoints.of(settings), settings.kafka.topic, seconds, connections)
     table = Table(title="ingest (one run, same machine, same Kafka)", title_justify="left")
-    for column in ("server", "records/s", "requests", "non-2xx", "errors", "mean latency"):
+    for column in ("server", "acknowledged/s", "acknowledged", "in topic", "requests", "non-2xx", "errors",
+                   "mean latency"):
         table.add_column(column, justify="left" if column == "server" else "right")
     for f in result["figures"]:
-        table.add_row(f["server"], f"{f['requests_per_s']:,.0f}", f"{f['requests']:,}", str(f["non_2xx"]),
-                      str(f["errors"]), f"{f['latency_avg_ms']:.1f} ms")
+        table.add_row(f["server"], f"{f['acknowledged_per_s']:,.0f}", f"{f['acknowledged']:,}",
+                      f"{f['topic_grew_by']:,}", f"{f['requests']:,}", str(f["non_2xx"]), str(f["errors"]),
+                      f"{f['latency_avg_ms']:.1f} ms")
     stdout.print(table)
+    if not result["topic_holds_every_acknowledged_record"]:
+        stdout.print("[bold red]the topic grew by less than was acknowledged[/]", highlight=False)
     stdout.print(f"ratio producer API / baseline: [bold]{result['ratio_single_vs_baseline']:.1f}x[/]", highlight=False)
     _write(settings, "ingest", result)
     return ExitCode.OK
