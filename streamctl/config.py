@@ -69,6 +69,7 @@ class FlinkSettings:
     watermark_delay_seconds: int = 3
     parallelism: int = 2
     checkpoint_interval_seconds: int = 10
+    dedup_minutes: int = 10  # a retry of a transaction id within this many minutes is counted once
     jobmanager_memory_mb: int = 768
     taskmanager_memory_mb: int = 1152
 
@@ -319,6 +320,16 @@ def _validate(settings: Settings) -> None:
         seen[port] = name
     if settings.flink.window_seconds < 1 or settings.kafka.partitions < 1:
         raise ConfigError("flink.window_seconds and kafka.partitions must be at least 1", hint="fix them")
+    for key, value, low, high in (
+        # >= 1 s: with no delay, a record stamped in a window's last millisecond could arrive late
+        ("flink.watermark_delay_seconds", settings.flink.watermark_delay_seconds, 1, 3600),
+        ("flink.dedup_minutes", settings.flink.dedup_minutes, 1, 1440),
+        ("flink.checkpoint_interval_seconds", settings.flink.checkpoint_interval_seconds, 1, 3600),
+        ("producer.workers", settings.producer.workers, 1, 64),
+        ("load.max_failure_ratio", settings.load.max_failure_ratio, 0, 1),
+    ):
+        if not low <= value <= high:
+            raise ConfigError(f"{key} must be between {low} and {high}, got {value}", hint=f"fix {key}")
     if not settings.stack_name.replace("-", "").replace("_", "").isalnum():
         raise ConfigError(
             f"stack_name {settings.stack_name!r} may hold only letters, digits, - and _", hint="fix stack_name"

@@ -11,6 +11,7 @@ class ExitCode(IntEnum):
     PREFLIGHT_FAILED = 4  # the machine is not ready: port taken, Java or PostgreSQL missing, low memory
     ARTIFACT_ERROR = 5  # download failed, checksum mismatch, cache incomplete in --offline mode
     STARTUP_FAILED = 6  # a service died or timed out while the stack was starting
+    INCONCLUSIVE = 7  # validate could not judge every window (still open, a partition never written, empty topic)
     INTERNAL_ERROR = 70  # a bug in streamctl: rerun with --debug and report it
     USAGE = 64  # bad command line: unknown flag, missing argument
     INTERRUPTED = 130  # Ctrl-C

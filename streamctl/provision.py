@@ -16,15 +16,18 @@ from streamctl.paths import STACK_DIR
 from streamctl.waits import http_json
 
 JOB_NAME = "streamctl-sales-aggregation"
+# The job keeps its keyed state in RocksDB (job.py), which lives in the TaskManagers' managed memory.
+TASKMANAGER_MANAGED_FRACTION = 0.3
 JOB_FILE = STACK_DIR / "flink" / "job.py"
 SCHEMA_FILE = STACK_DIR / "postgres" / "schema.sql"
 INDEX_TEMPLATE_FILE = STACK_DIR / "elasticsearch" / "index-template.json"
 
 
 def create_topics(bootstrap: str, topics: dict[str, dict[str, str]], partitions: int) -> list[str]:
-    """Create missing topics; returns the names created. Existing topics are left as they are."""
+    """Create missing topics; returns the names created. An existing topic keeps its partitions and
+    gets the configuration streamctl relies on (an older stack's topic lacks LogAppendTime)."""
     from kafka import KafkaAdminClient
-    from kafka.admin import NewTopic
+    from kafka.admin import ConfigResource, ConfigResourceType, NewTopic
     from kafka.errors import TopicAlreadyExistsError
 
     admin = KafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=10000)
@@ -37,6 +40,10 @@ def create_topics(bootstrap: str, topics: dict[str, dict[str, str]], partitions:
                 admin.create_topics(wanted, timeout_ms=10000)
             except TopicAlreadyExistsError:
                 pass
+        present = [ConfigResource(ConfigResourceType.TOPIC, name, configs=configs)
+                   for name, configs in topics.items() if name in existing]
+        if present:
+            admin.alter_configs(present)  # the whole set each time: alter_configs replaces, it does not merge
         return [t.name for t in wanted]
     finally:
         admin.close()
@@ -44,7 +51,9 @@ def create_topics(bootstrap: str, topics: dict[str, dict[str, str]], partitions:
 
 def topic_layout(topic: str, aggregates_topic: str) -> dict[str, dict[str, str]]:
     return {
-        topic: {"min.insync.replicas": "1"},
+        # The broker stamps each record with the time it appended it: the job's event time stays
+        # within a tolerance of that stamp, so no writer can make a record late (see job.py).
+        topic: {"min.insync.replicas": "1", "message.timestamp.type": "LogAppendTime"},
         # One record per window key is all the indexer needs: compact it.
         aggregates_topic: {"cleanup.policy": "compact"},
     }
@@ -98,14 +107,55 @@ class JobConfig:
     watermark_delay_seconds: int
     checkpoint_interval_seconds: int
     parallelism: int
+    dedup_minutes: int
     job_name: str = JOB_NAME
+
+    @classmethod
+    def of(cls, settings, kafka_bootstrap: str, postgres_address: str, postgres_password: str) -> "JobConfig":
+        """The job's configuration from the settings; the addresses as the job's cluster reaches them."""
+        flink = settings.flink
+        return cls(
+            kafka_bootstrap=kafka_bootstrap, topic=settings.kafka.topic,
+            aggregates_topic=settings.kafka.aggregates_topic, group_id="streamctl-job",
+            jdbc_url=f"jdbc:postgresql://{postgres_address}/{settings.postgres.database}",
+            jdbc_user=settings.postgres.user, jdbc_password=postgres_password,
+            window_seconds=flink.window_seconds, watermark_delay_seconds=flink.watermark_delay_seconds,
+            checkpoint_interval_seconds=flink.checkpoint_interval_seconds, parallelism=flink.parallelism,
+            dedup_minutes=flink.dedup_minutes,
+        )
+
+    @property
+    def event_time_tolerance_ms(self) -> int:
+        return event_time_tolerance_ms(self.watermark_delay_seconds)
+
+    def to_json(self) -> dict:
+        return {**asdict(self), "event_time_tolerance_ms": self.event_time_tolerance_ms}
 
     def write(self, path: Path) -> Path:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.touch(mode=0o600)
         path.chmod(0o600)  # it holds the database password
-        path.write_text(json.dumps(asdict(self), indent=2))
+        path.write_text(json.dumps(self.to_json(), indent=2))
         return path
+
+
+def event_time_tolerance_ms(watermark_delay_seconds: int) -> int:
+    """How far transaction_date may be from Kafka's append time and still be the event time: under
+    half the watermark delay, so no record can fall behind the watermark (see job.py)."""
+    return max(0, (watermark_delay_seconds * 1000 - 1) // 2)
+
+
+JOB_CONFIG_FILE = "job.json"
+
+
+def submitted_job_config(flink_dir: Path) -> dict | None:
+    """job.json as the running job was last submitted with (without the password), or None."""
+    try:
+        config = json.loads((flink_dir / JOB_CONFIG_FILE).read_text())
+    except (OSError, ValueError):
+        return None
+    config.pop("jdbc_password", None)
+    return config
 
 
 @dataclass(frozen=True)

@@ -2,28 +2,60 @@
 
 Ground truth is the `transactions` topic itself, read from offset 0 to its end offsets. The
 expected windows are recomputed here in Python (streamctl/pipeline/windows.py), independently of
-Flink, and compared key by key with PostgreSQL `sales_summary` and the Elasticsearch index.
+Flink, with the job's rules as it was submitted (window, watermark delay, event-time tolerance,
+retry horizon), and compared key by key with PostgreSQL `sales_summary`, the Elasticsearch index,
+and, per window, the rejected records and dropped retries in `rejected_summary`.
 
-A window is compared only once it is settled: its end is at least `grace` before the watermark
-the job can have reached (the oldest of the partitions' newest event times, minus the watermark
-delay). Windows not yet settled are reported apart, as pending, not as failures.
+A window is judged only once it is settled: its end is at least `grace` before the watermark the
+job can have reached (the oldest of the partitions' newest event times, minus the watermark delay).
+The verdict is EXACT only when every window up to the end offsets was judged and matched; a
+mismatch anywhere is MISMATCH; otherwise (windows still open, a partition never written, nothing
+in the topic) it is INCONCLUSIVE, with the reason and what to do.
 """
 
 from __future__ import annotations
 
+import json
 import time
 import uuid
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any, Callable
+from typing import Any, Callable, TypeVar
 
 import orjson
 
 from streamctl.endpoints import Endpoints
 from streamctl.errors import ServiceUnavailable
-from streamctl.pipeline.windows import WindowFigures, WindowKey, add, as_job_reads, event_time_ms, window_start
+from streamctl.pipeline.contract import format_event_time, parse_event_time
+from streamctl.waits import http_ok
+from streamctl.pipeline.windows import (
+    ExpectedWindows, WindowFigures, WindowKey, as_job_reads, event_time_ms, topic_position, window_start,
+)
 
 CENT = Decimal("0.01")
+K = TypeVar("K")
+R = TypeVar("R")
+
+
+def decode_record(raw: bytes | None) -> Any:
+    """A record's value as the job's JSON format reads it, or None when it reads no row.
+
+    orjson first (fast); where it refuses, the stdlib decoder, which like Flink's parser takes
+    escaped unpaired surrogates; neither takes NaN or invalid UTF-8."""
+    if not raw:
+        return None
+    try:
+        return orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        pass
+    try:
+        return json.loads(raw.decode("utf-8"), parse_constant=_no_constants)
+    except (UnicodeDecodeError, ValueError):
+        return None
+
+
+def _no_constants(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
 
 
 @dataclass(frozen=True)
@@ -44,6 +76,17 @@ class Row:
                 "revenue": str(self.revenue), "avg_ticket": str(self.avg_ticket)}
 
 
+@dataclass(frozen=True)
+class SetAsideRow:
+    """One window's row of rejected_summary: records the job could not count, retries it dropped."""
+
+    rejected_count: int
+    duplicate_count: int
+
+    def to_json(self) -> dict[str, Any]:
+        return {"rejected_count": self.rejected_count, "duplicate_count": self.duplicate_count}
+
+
 @dataclass
 class TopicScanner:
     """Reads the topic incrementally: each advance() reads up to the current end offsets.
@@ -55,18 +98,19 @@ class TopicScanner:
     bootstrap: str
     topic: str
     window_ms: int
-    expected: dict[WindowKey, WindowFigures] = field(default_factory=dict)
+    tolerance_ms: int
+    horizon_ms: int
     rejects: dict[int, int] = field(default_factory=dict)  # window start -> records the job cannot count
     records: int = 0
     heartbeats: int = 0
     transactions: int = 0
-    duplicate_ids: int = 0
+    newest_heartbeat_ms: int | None = None
     partition_high_ms: dict[int, int] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaException, TopicPartition
 
-        self._seen_ids: set[int] = set()
+        self.windows = ExpectedWindows(self.window_ms, self.horizon_ms)
         self._consumer = Consumer({
             "bootstrap.servers": self.bootstrap, "group.id": f"streamctl-validate-{uuid.uuid4().hex}",
             "enable.auto.commit": False, "enable.auto.offset.store": False, "log_level": 3,
@@ -82,20 +126,24 @@ class TopicScanner:
         if topic is None or topic.error is not None or not topic.partitions:
             self._consumer.close()
             raise ServiceUnavailable(f"topic {self.topic!r} does not exist", hint="run `streamctl up` first")
-        self._partitions = sorted(topic.partitions)
-        self._next = {p: 0 for p in self._partitions}  # next offset to read per partition
+        self.partitions = sorted(topic.partitions)
+        self._next = {p: 0 for p in self.partitions}  # next offset to read per partition
         self._TopicPartition = TopicPartition
-        self._consumer.assign([TopicPartition(self.topic, p, OFFSET_BEGINNING) for p in self._partitions])
+        self._consumer.assign([TopicPartition(self.topic, p, OFFSET_BEGINNING) for p in self.partitions])
+
+    @property
+    def expected(self):
+        return self.windows.figures
 
     def advance(self) -> None:
         end = {}
-        for p in self._partitions:
+        for p in self.partitions:
             low, high = self._consumer.get_watermark_offsets(self._TopicPartition(self.topic, p), timeout=10)
             end[p] = high
             self._next[p] = max(self._next[p], low)
         add = self._add
         idle_polls = 0
-        while any(self._next[p] < end[p] for p in self._partitions):
+        while any(self._next[p] < end[p] for p in self.partitions):
             messages = self._consumer.consume(num_messages=20000, timeout=1.0)
             if not messages:
                 idle_polls += 1
@@ -111,36 +159,40 @@ class TopicScanner:
                 if offset >= end[p]:
                     continue
                 self._next[p] = offset + 1
-                add(p, message.value(), message.timestamp()[1])
+                add(p, offset, message.value(), message.timestamp()[1])
 
-    def _add(self, partition: int, raw: bytes | None, kafka_ts: int) -> None:
+    def _add(self, partition: int, offset: int, raw: bytes | None, appended_ms: int) -> None:
         self.records += 1
-        try:
-            value: Any = orjson.loads(raw) if raw else None
-        except orjson.JSONDecodeError:
-            value = None
-        ts = event_time_ms(value, kafka_ts) if isinstance(value, dict) else kafka_ts
+        value = decode_record(raw)
+        readable = isinstance(value, dict)
+        ts = event_time_ms(value, appended_ms, self.tolerance_ms) if readable else appended_ms
         if ts > self.partition_high_ms.get(partition, -1):
             self.partition_high_ms[partition] = ts
-        job = as_job_reads(value, raw)
+        job = as_job_reads(value, raw) if readable else None
         if job is not None and job.heartbeat:
             self.heartbeats += 1
+            if self.newest_heartbeat_ms is None or appended_ms > self.newest_heartbeat_ms:
+                self.newest_heartbeat_ms = appended_ms
             return
         start = window_start(ts, self.window_ms)
         if job is None or not job.countable:
             self.rejects[start] = self.rejects.get(start, 0) + 1
             return
         self.transactions += 1
-        tid = value.get("transaction_id")
-        if tid is not None:
-            digest = hash(tid)
-            if digest in self._seen_ids:
-                self.duplicate_ids += 1
-            self._seen_ids.add(digest)
-        add(self.expected, WindowKey(start, job.category, job.brand, job.payment_method, job.currency), job)
+        key = WindowKey(start, job.category, job.brand, job.payment_method, job.currency)
+        self.windows.add(job.transaction_id, (ts, topic_position(partition, offset), key, job.quantity, job.total))
+
+    def set_aside(self) -> dict[int, SetAsideRow]:
+        """What rejected_summary must hold: per window, rejects and dropped retries."""
+        duplicates = self.windows.duplicates
+        return {start: SetAsideRow(self.rejects.get(start, 0), duplicates.get(start, 0))
+                for start in self.rejects.keys() | duplicates.keys()}
+
+    def silent_partitions(self) -> list[int]:
+        return [p for p in self.partitions if p not in self.partition_high_ms]
 
     def watermark_ms(self, delay_ms: int) -> int | None:
-        if len(self.partition_high_ms) < len(self._partitions):
+        if self.silent_partitions():
             return None  # a partition with no record yet holds the job's watermark back
         return min(self.partition_high_ms.values()) - delay_ms
 
@@ -148,34 +200,35 @@ class TopicScanner:
         self._consumer.close()
 
 
-def read_postgres(endpoints: Endpoints) -> tuple[dict[WindowKey, Row], dict[int, int]]:
+def read_postgres(endpoints: Endpoints) -> tuple[dict[WindowKey, Row], dict[int, SetAsideRow]]:
     conn = endpoints.postgres_connect()
     try:
         with conn.cursor() as cur:
             cur.execute("SELECT (extract(epoch FROM window_start) * 1000)::bigint, category, brand, payment_method,"
                         " currency, transaction_count, items_sold, revenue, avg_ticket FROM sales_summary")
             rows = cur.fetchall()
-            cur.execute("SELECT (extract(epoch FROM window_start) * 1000)::bigint, rejected_count FROM rejected_summary")
-            rejects = dict(cur.fetchall())
+            cur.execute("SELECT (extract(epoch FROM window_start) * 1000)::bigint, rejected_count, duplicate_count"
+                        " FROM rejected_summary")
+            set_aside = {int(start): SetAsideRow(rejected, duplicates) for start, rejected, duplicates in cur.fetchall()}
     finally:
         conn.close()
     windows = {}
     for start, category, brand, payment, currency, count, items, revenue, avg in rows:
         windows[WindowKey(int(start), category, brand, payment, currency.strip())] = Row(count, items, revenue, avg)
-    return windows, rejects
+    return windows, set_aside
 
 
-def read_elasticsearch(endpoints: Endpoints, index: str) -> dict[WindowKey, Row]:
+def read_elasticsearch(endpoints: Endpoints, index: str) -> tuple[dict[WindowKey, Row], list[WindowKey]]:
+    """The documents by window key, and the keys held by more than one document."""
     from elasticsearch import Elasticsearch
     from elasticsearch import exceptions as es_errors
 
-    from streamctl.pipeline.contract import parse_event_time
-
     es = Elasticsearch(endpoints.elasticsearch_url, request_timeout=30)
-    windows = {}
+    windows: dict[WindowKey, Row] = {}
+    doubled: list[WindowKey] = []
     try:
         if not es.indices.exists(index=index):
-            return windows
+            return windows, doubled
         es.indices.refresh(index=index)
         page = es.search(index=index, scroll="1m", size=5000, sort=["_doc"])
         scroll_id = page.get("_scroll_id")
@@ -186,7 +239,10 @@ def read_elasticsearch(endpoints: Endpoints, index: str) -> dict[WindowKey, Row]
                 start_ms = parse_event_time(start if "." in start else start.replace("Z", ".000Z"))
                 row = Row(int(d["transaction_count"]), int(d["items_sold"]), Decimal(str(d["revenue"])),
                           Decimal(str(d["avg_ticket"])))
-                windows[WindowKey(start_ms, d["category"], d["brand"], d["payment_method"], d["currency"])] = row
+                key = WindowKey(start_ms, d["category"], d["brand"], d["payment_method"], d["currency"])
+                if key in windows:
+                    doubled.append(key)
+                windows[key] = row
             page = es.scroll(scroll_id=scroll_id, scroll="1m")
             scroll_id = page.get("_scroll_id")
         if scroll_id:
@@ -196,7 +252,7 @@ def read_elasticsearch(endpoints: Endpoints, index: str) -> dict[WindowKey, Row]
                                  f" ({type(exc).__name__})", hint="check `streamctl status`") from None
     finally:
         es.close()
-    return windows
+    return windows, doubled
 
 
 @dataclass
@@ -212,30 +268,48 @@ class SinkReport:
         return not (self.missing or self.extra or self.different)
 
 
-def _key_json(key: WindowKey) -> dict[str, Any]:
-    from streamctl.pipeline.contract import format_event_time
-
+def window_key_json(key: WindowKey) -> dict[str, Any]:
     return {"window_start": format_event_time(key.window_start_ms), "category": key.category, "brand": key.brand,
             "payment_method": key.payment_method, "currency": key.currency}
 
 
-def compare(name: str, expected: dict[WindowKey, WindowFigures], actual: dict[WindowKey, Row],
-            settled: Callable[[WindowKey], bool]) -> SinkReport:
+def window_start_json(start_ms: int) -> dict[str, Any]:
+    return {"window_start": format_event_time(start_ms)}
+
+
+def compare(name: str, expected: dict[K, R], actual: dict[K, R], settled: Callable[[K], bool],
+            describe: Callable[[K], dict[str, Any]] = window_key_json, doubled: list[K] = ()) -> SinkReport:
+    """Matched, missing, extra and different rows of one sink among the settled keys; a key held
+    twice by a sink (two Elasticsearch documents) is extra."""
     report = SinkReport(name)
-    for key, figures in expected.items():
+    for key, want in expected.items():
         if not settled(key):
             continue
-        want, got = Row.expected(figures), actual.get(key)
+        got = actual.get(key)
         if got is None:
-            report.missing.append({**_key_json(key), "expected": want.to_json()})
+            report.missing.append({**describe(key), "expected": want.to_json()})
         elif got != want:
-            report.different.append({**_key_json(key), "expected": want.to_json(), "actual": got.to_json()})
+            report.different.append({**describe(key), "expected": want.to_json(), "actual": got.to_json()})
         else:
             report.matched += 1
     for key, got in actual.items():
         if key not in expected and settled(key):
-            report.extra.append({**_key_json(key), "actual": got.to_json()})
+            report.extra.append({**describe(key), "actual": got.to_json()})
+    for key in doubled:
+        if settled(key):
+            report.extra.append({**describe(key), "actual": "a second document for this key"})
     return report
+
+
+@dataclass(frozen=True)
+class Inconclusive:
+    """Why some windows could not be judged, and what to do about it."""
+
+    reason: str
+    hint: str
+
+    def to_json(self) -> dict[str, str]:
+        return {"reason": self.reason, "hint": self.hint}
 
 
 @dataclass
@@ -243,22 +317,30 @@ class Validation:
     topic: dict[str, Any]
     sinks: list[SinkReport]
     pending_windows: list[dict]
-    rejects: dict[str, int]
+    inconclusive: list[Inconclusive]
+    job: dict[str, Any]
     notes: list[str]
     seconds: float
 
     @property
+    def verdict(self) -> str:
+        if not all(s.exact for s in self.sinks):
+            return "mismatch"
+        return "inconclusive" if self.inconclusive else "exact"
+
+    @property
     def exact(self) -> bool:
-        return all(s.exact for s in self.sinks)
+        return self.verdict == "exact"
 
     def to_json(self) -> dict[str, Any]:
         return {
-            "verdict": "exact" if self.exact else "mismatch",
+            "verdict": self.verdict,
             "topic": self.topic,
             "sinks": {s.name: {"exact": s.exact, "matched": s.matched, "missing": s.missing, "extra": s.extra,
                                "different": s.different} for s in self.sinks},
             "pending_windows": self.pending_windows,
-            "rejected_records": self.rejects,
+            "inconclusive": [i.to_json() for i in self.inconclusive],
+            "job": self.job,
             "notes": self.notes,
             "seconds": round(self.seconds, 2),
         }
@@ -266,19 +348,57 @@ class Validation:
 
 @dataclass(frozen=True)
 class ValidationPlan:
+    """The job's rules validate applies: as the running job was submitted when that is known."""
+
     topic: str
     index: str
     window_seconds: int
     watermark_delay_seconds: int
+    event_time_tolerance_ms: int
+    dedup_minutes: int
     wait_s: float = 0.0
     grace_s: float = 5.0
+
+    def job_json(self) -> dict[str, Any]:
+        return {"window_seconds": self.window_seconds, "watermark_delay_seconds": self.watermark_delay_seconds,
+                "event_time_tolerance_ms": self.event_time_tolerance_ms, "dedup_minutes": self.dedup_minutes}
+
+
+PRODUCER_SILENT_MS = 10_000  # heartbeats come every second; ten without one means the producer is stopped
+
+
+def inconclusive_reasons(scanner: TopicScanner, pending: list[int], watermark: int | None,
+                         producer_up: Callable[[], bool]) -> list[Inconclusive]:
+    reasons = []
+    if scanner.transactions == 0 and not scanner.rejects:
+        reasons.append(Inconclusive("the topic holds no transaction yet: there is nothing to judge",
+                                    "post some (`streamctl load`), then run validate again"))
+    silent = scanner.silent_partitions()
+    if silent:
+        reasons.append(Inconclusive(
+            f"partition(s) {', '.join(map(str, silent))} of {scanner.topic} hold no record, so the job's watermark"
+            " cannot pass them and no window can close",
+            "start the producer (`streamctl up`): it writes a heartbeat to every partition each second"))
+    if pending and not silent:
+        now_ms = int(time.time() * 1000)
+        silent = scanner.newest_heartbeat_ms is None or now_ms - scanner.newest_heartbeat_ms > PRODUCER_SILENT_MS
+        stopped = silent or not producer_up()
+        reason = (f"{len(pending)} window(s) not closed yet (watermark "
+                  f"{format_event_time(watermark) if watermark is not None else 'none'})")
+        if stopped:
+            reasons.append(Inconclusive(f"{reason}: the producer is stopped, so no heartbeat moves the watermark",
+                                        "start it (`streamctl up`), then `streamctl validate --wait 90s`"))
+        else:
+            reasons.append(Inconclusive(reason, "pass --wait 90s to wait for them to close"))
+    return reasons
 
 
 def validate(endpoints: Endpoints, plan: ValidationPlan, notes: list[str] | None = None,
              on_progress: Callable[[str], None] | None = None) -> Validation:
     started = time.monotonic()
     window_ms = plan.window_seconds * 1000
-    scanner = TopicScanner(endpoints.kafka_bootstrap, plan.topic, window_ms)
+    scanner = TopicScanner(endpoints.kafka_bootstrap, plan.topic, window_ms, plan.event_time_tolerance_ms,
+                           plan.dedup_minutes * 60_000)
     deadline = started + plan.wait_s
     try:
         while True:
@@ -286,32 +406,39 @@ def validate(endpoints: Endpoints, plan: ValidationPlan, notes: list[str] | None
             watermark = scanner.watermark_ms(plan.watermark_delay_seconds * 1000)
             horizon = (watermark - int(plan.grace_s * 1000)) if watermark is not None else None
 
-            def settled(key: WindowKey) -> bool:
-                return horizon is not None and key.window_start_ms + window_ms <= horizon
+            def settled_start(start_ms: int) -> bool:
+                return horizon is not None and start_ms + window_ms <= horizon
 
-            postgres, pg_rejects = read_postgres(endpoints)
-            elastic = read_elasticsearch(endpoints, plan.index)
-            sinks = [compare("postgres", scanner.expected, postgres, settled),
-                     compare("elasticsearch", scanner.expected, elastic, settled)]
-            pending = sorted({k.window_start_ms for k in scanner.expected if not settled(k)})
-            done = all(s.exact for s in sinks) and not pending
+            def settled(key: WindowKey) -> bool:
+                return settled_start(key.window_start_ms)
+
+            postgres, set_aside = read_postgres(endpoints)
+            elastic, doubled = read_elasticsearch(endpoints, plan.index)
+            expected = {key: Row.expected(figures) for key, figures in scanner.expected.items()}
+            expected_set_aside = scanner.set_aside()
+            sinks = [compare("postgres", expected, postgres, settled),
+                     compare("elasticsearch", expected, elastic, settled, doubled=doubled),
+                     compare("rejected_summary", expected_set_aside, set_aside, settled_start, window_start_json)]
+            pending = sorted({k.window_start_ms for k in expected if not settled(k)}
+                             | {start for start in expected_set_aside if not settled_start(start)})
+            reasons = inconclusive_reasons(scanner, pending, watermark,
+                                           lambda: http_ok(f"{endpoints.producer_url}/health", 2)[0])
+            done = all(s.exact for s in sinks) and not reasons
             if done or time.monotonic() >= deadline:
                 break
             if on_progress:
-                waiting = [f"{len(pending)} window(s) still open"] if pending else []
-                waiting += [f"{s.name} not exact yet" for s in sinks if not s.exact]
+                waiting = [r.reason for r in reasons] + [f"{s.name} not exact yet" for s in sinks if not s.exact]
                 on_progress(", ".join(waiting))
             time.sleep(2)
-        from streamctl.pipeline.contract import format_event_time
-
         return Validation(
             topic={"topic": plan.topic, "records": scanner.records, "transactions": scanner.transactions,
                    "heartbeats": scanner.heartbeats, "rejected": sum(scanner.rejects.values()),
-                   "duplicate_transaction_ids": scanner.duplicate_ids, "windows": len(scanner.expected),
+                   "duplicates_dropped": scanner.windows.duplicates_dropped, "windows": len(scanner.expected),
                    "watermark": format_event_time(watermark) if watermark is not None else None},
             sinks=sinks,
             pending_windows=[{"window_start": format_event_time(s)} for s in pending],
-            rejects={"in_topic": sum(scanner.rejects.values()), "counted_by_job": sum(pg_rejects.values())},
+            inconclusive=reasons,
+            job=plan.job_json(),
             notes=list(notes or []),
             seconds=time.monotonic() - started,
         )

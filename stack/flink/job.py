@@ -4,20 +4,35 @@ Submit it to any Flink 1.20 session cluster that has the Kafka and JDBC connecto
 
     flink run -m HOST:8081 -d -py job.py -- --config job.json
 
-job.json names the Kafka bootstrap servers and topics, the JDBC URL and credentials, the window size
-and the watermark delay (streamctl writes it; see streamctl/provision.py, JobConfig).
+job.json names the Kafka bootstrap servers and topics, the JDBC URL and credentials, the window size,
+the watermark delay, the event-time tolerance and the retry horizon (streamctl writes it; see
+streamctl/provision.py, JobConfig).
 
-What it does:
-  transactions (Kafka, JSON)  -- event time = transaction_date (the API's receive time, UTC)
+What it does (streamctl/pipeline/windows.py mirrors every rule for `validate`):
+  transactions (Kafka, JSON; the topic stamps each record with its append time)
+    -> event time = transaction_date (the API's receive time) when it is exactly the canonical UTC
+       form (2026-11-25T18:55:49.123Z) of a real instant within `event_time_tolerance_ms` of the
+       time Kafka appended the record; otherwise the append time. The tolerance is under half the
+       watermark delay and append times only grow within a partition, so no record can arrive
+       behind the watermark: none is dropped as late, whatever a writer puts in it.
     -> heartbeats dropped (the producer sends one to every partition each second so that the
        watermark, and with it every window, moves on when traffic stops)
-    -> records missing a dimension, quantity or total are counted per window in rejected_summary
+    -> a record is countable when it has a transaction id and every dimension as storable text
+       (1-256 characters, no control character, no unpaired surrogate), a currency of three
+       letters A-Z, a quantity in 1..1,000,000 and a total > 0. Every other record, and every
+       record that is not a JSON object, is counted per window in rejected_summary.
+    -> retries counted once: of the copies of one transaction_id, a copy counts only when no other
+       copy has an event time in the `dedup_minutes` before it (nor the same time at an earlier
+       place in the topic); the others are counted per window as duplicates in rejected_summary.
+       An event-time OVER window keyed by transaction_id decides; the watermark clears its state
+       1.5 horizons after a key's last copy.
     -> TUMBLE(event_time, window) GROUP BY category, brand, payment method, currency
     -> PostgreSQL sales_summary (JDBC upsert on the window key)
     -> Kafka sales-aggregated (upsert, keyed by the window key), which the indexer puts into
        Elasticsearch with a deterministic _id
 Both sinks are idempotent on the window key, so a restart from a checkpoint overwrites rows with
-the same figures instead of doubling them.
+the same figures instead of doubling them. revenue is DECIMAL(38, 2): at 999,999,999,999.99 per
+transaction at most, it cannot overflow before one window holds 10^24 transactions.
 """
 
 from __future__ import annotations
@@ -37,19 +52,50 @@ WINDOW_ROW = """window_start TIMESTAMP(3),
             currency STRING,
             transaction_count BIGINT,
             items_sold BIGINT,
-            revenue DECIMAL(14, 2),
+            revenue DECIMAL(38, 2),
             avg_ticket DECIMAL(14, 2),
             PRIMARY KEY (window_start, category, brand, payment_method, currency) NOT ENFORCED"""
+
+# DATE_FORMAT(TO_TIMESTAMP(x)) = x keeps only real instants in exactly this form: TO_TIMESTAMP
+# alone reads 2026-02-30 as 2026-02-28 and 24:00 as the next day's midnight.
+CANONICAL_DATE = "'yyyy-MM-dd''T''HH:mm:ss.SSS''Z'''"
+# What no sink can store: C0 and C1 control characters, DEL, unpaired surrogates.
+UNSTORABLE = r"'[\x00-\x1F\x7F-\x9F\x{D800}-\x{DFFF}]'"
+MAX_TEXT_CHARS = 256  # code points, as CHAR_LENGTH counts them
+MAX_QUANTITY = 1_000_000
 
 
 def sql_string(value: str) -> str:
     return "'" + str(value).replace("'", "''") + "'"
 
 
+def storable_text(column: str) -> str:
+    return (f"({column} IS NOT NULL AND CHAR_LENGTH({column}) BETWEEN 1 AND {MAX_TEXT_CHARS}"
+            f" AND NOT REGEXP({column}, {UNSTORABLE}))")
+
+
+COUNTABLE = " AND ".join([
+    *(storable_text(c) for c in ("transaction_id", "product_category", "product_brand", "payment_method")),
+    r"REGEXP(currency, '^[A-Z]{3}\z')",
+    f"product_quantity BETWEEN 1 AND {MAX_QUANTITY}",
+    "total_amount > 0",
+])
+
+
 def build(t_env: TableEnvironment, cfg: dict) -> None:
     window = f"INTERVAL '{int(cfg['window_seconds'])}' SECOND"
     delay = f"INTERVAL '{int(cfg['watermark_delay_seconds'])}' SECOND"
-    kafka = sql_string(cfg["kafka_bootstrap"])
+    tolerance = f"INTERVAL '{int(cfg['event_time_tolerance_ms']) / 1000:.3f}' SECOND"
+    horizon = f"INTERVAL '{int(cfg['dedup_minutes'])}' MINUTE"
+    stated = f"TO_TIMESTAMP(transaction_date, {CANONICAL_DATE})"
+    appended = "CAST(kafka_ts AS TIMESTAMP(3))"
+
+    def kafka_options(group_suffix: str) -> str:
+        return f"""'connector' = 'kafka',
+            'topic' = {sql_string(cfg['topic'])},
+            'properties.bootstrap.servers' = {sql_string(cfg['kafka_bootstrap'])},
+            'properties.group.id' = {sql_string(cfg['group_id'] + group_suffix)},
+            'scan.startup.mode' = 'earliest-offset'"""
 
     t_env.execute_sql(f"""
         CREATE TABLE transactions (
@@ -63,53 +109,54 @@ def build(t_env: TableEnvironment, cfg: dict) -> None:
             transaction_date STRING,
             heartbeat BOOLEAN,
             kafka_ts TIMESTAMP_LTZ(3) METADATA FROM 'timestamp' VIRTUAL,
-            -- transaction_date is what the API stamped (it also sets the Kafka timestamp to it);
-            -- a record whose date cannot be read falls back to its Kafka timestamp, so one bad
-            -- record can neither stall nor break the watermark.
-            event_time AS COALESCE(
-                TO_TIMESTAMP(REPLACE(REPLACE(transaction_date, 'T', ' '), 'Z', ''), 'yyyy-MM-dd HH:mm:ss.SSS'),
-                CAST(kafka_ts AS TIMESTAMP(3))),
+            kafka_offset BIGINT METADATA FROM 'offset' VIRTUAL,
+            kafka_partition INT METADATA FROM 'partition' VIRTUAL,
+            event_time AS CASE
+                WHEN DATE_FORMAT({stated}, {CANONICAL_DATE}) = transaction_date
+                 AND {stated} BETWEEN {appended} - {tolerance} AND {appended} + {tolerance}
+                THEN {stated} ELSE {appended} END,
             WATERMARK FOR event_time AS event_time - {delay}
         ) WITH (
-            'connector' = 'kafka',
-            'topic' = {sql_string(cfg['topic'])},
-            'properties.bootstrap.servers' = {kafka},
-            'properties.group.id' = {sql_string(cfg['group_id'])},
-            'scan.startup.mode' = 'earliest-offset',
+            {kafka_options('')},
             'format' = 'json',
             'json.ignore-parse-errors' = 'true',
             'json.fail-on-missing-field' = 'false'
         )""")
 
+    # The same records once more, as text: the JSON format skips what it cannot parse without a
+    # trace, so those records are counted from here (their event time is the append time).
     t_env.execute_sql(f"""
-        CREATE TABLE sales_summary_pg (
-            {WINDOW_ROW}
+        CREATE TABLE transactions_raw (
+            payload STRING,
+            kafka_ts TIMESTAMP_LTZ(3) METADATA FROM 'timestamp' VIRTUAL,
+            event_time AS CAST(kafka_ts AS TIMESTAMP(3)),
+            WATERMARK FOR event_time AS event_time - {delay}
         ) WITH (
-            'connector' = 'jdbc',
-            'url' = {sql_string(cfg['jdbc_url'])},
-            'table-name' = 'sales_summary',
-            'username' = {sql_string(cfg['jdbc_user'])},
-            'password' = {sql_string(cfg['jdbc_password'])},
-            'sink.buffer-flush.interval' = '500ms',
-            'sink.buffer-flush.max-rows' = '500',
-            'sink.max-retries' = '10'
+            {kafka_options('-raw')},
+            'format' = 'raw'
         )""")
 
-    t_env.execute_sql(f"""
-        CREATE TABLE rejected_summary_pg (
-            window_start TIMESTAMP(3),
-            window_end TIMESTAMP(3),
-            rejected_count BIGINT,
-            PRIMARY KEY (window_start) NOT ENFORCED
-        ) WITH (
-            'connector' = 'jdbc',
-            'url' = {sql_string(cfg['jdbc_url'])},
-            'table-name' = 'rejected_summary',
-            'username' = {sql_string(cfg['jdbc_user'])},
-            'password' = {sql_string(cfg['jdbc_password'])},
-            'sink.buffer-flush.interval' = '500ms',
-            'sink.max-retries' = '10'
-        )""")
+    def jdbc_sink(name: str, table: str, columns: str) -> None:
+        t_env.execute_sql(f"""
+            CREATE TABLE {name} (
+                {columns}
+            ) WITH (
+                'connector' = 'jdbc',
+                'url' = {sql_string(cfg['jdbc_url'])},
+                'table-name' = '{table}',
+                'username' = {sql_string(cfg['jdbc_user'])},
+                'password' = {sql_string(cfg['jdbc_password'])},
+                'sink.buffer-flush.interval' = '500ms',
+                'sink.buffer-flush.max-rows' = '500',
+                'sink.max-retries' = '10'
+            )""")
+
+    jdbc_sink("sales_summary_pg", "sales_summary", WINDOW_ROW)
+    jdbc_sink("rejected_summary_pg", "rejected_summary", """window_start TIMESTAMP(3),
+                window_end TIMESTAMP(3),
+                rejected_count BIGINT,
+                duplicate_count BIGINT,
+                PRIMARY KEY (window_start) NOT ENFORCED""")
 
     t_env.execute_sql(f"""
         CREATE TABLE sales_aggregated_kafka (
@@ -117,7 +164,7 @@ def build(t_env: TableEnvironment, cfg: dict) -> None:
         ) WITH (
             'connector' = 'upsert-kafka',
             'topic' = {sql_string(cfg['aggregates_topic'])},
-            'properties.bootstrap.servers' = {kafka},
+            'properties.bootstrap.servers' = {sql_string(cfg['kafka_bootstrap'])},
             'key.format' = 'json',
             'key.json.timestamp-format.standard' = 'ISO-8601',
             'value.format' = 'json',
@@ -125,41 +172,58 @@ def build(t_env: TableEnvironment, cfg: dict) -> None:
             'value.json.encode.decimal-as-plain-number' = 'true'
         )""")
 
-    t_env.execute_sql("""
+    t_env.execute_sql(f"""
         CREATE TEMPORARY VIEW countable AS
-        SELECT * FROM transactions
-        WHERE heartbeat IS NOT TRUE
-          AND product_category IS NOT NULL AND product_brand IS NOT NULL
-          AND payment_method IS NOT NULL AND currency IS NOT NULL
-          AND product_quantity >= 1 AND total_amount > 0""")
+        SELECT transaction_id, product_category AS category, product_brand AS brand, payment_method, currency,
+               product_quantity, total_amount, event_time, kafka_offset * 1024 + kafka_partition AS topic_position
+        FROM transactions
+        WHERE heartbeat IS NOT TRUE AND {COUNTABLE}""")
+
+    t_env.execute_sql(f"""
+        CREATE TEMPORARY VIEW rejected AS
+        SELECT event_time FROM transactions
+        WHERE heartbeat IS NOT TRUE AND ({COUNTABLE}) IS NOT TRUE""")
 
     t_env.execute_sql("""
-        CREATE TEMPORARY VIEW rejected AS
-        SELECT * FROM transactions
-        WHERE heartbeat IS NOT TRUE
-          AND NOT (product_category IS NOT NULL AND product_brand IS NOT NULL
-                   AND payment_method IS NOT NULL AND currency IS NOT NULL
-                   AND product_quantity IS NOT NULL AND product_quantity >= 1
-                   AND total_amount IS NOT NULL AND total_amount > 0)""")
+        CREATE TEMPORARY VIEW unreadable AS
+        SELECT event_time FROM transactions_raw WHERE payload IS NULL OR payload IS NOT JSON OBJECT""")
+
+    # A copy is first when no other copy of its id lies in the horizon before it: neither at an
+    # earlier event time nor at the same time earlier in the topic (topic_position: offset, partition).
+    t_env.execute_sql(f"""
+        CREATE TEMPORARY VIEW copies AS
+        SELECT *,
+               (MIN(event_time) OVER copy_horizon = event_time
+                AND MIN(topic_position) OVER copy_horizon = topic_position) AS is_first
+        FROM countable
+        WINDOW copy_horizon AS (PARTITION BY transaction_id ORDER BY event_time
+                                RANGE BETWEEN {horizon} PRECEDING AND CURRENT ROW)""")
+
+    t_env.execute_sql("CREATE TEMPORARY VIEW first_copies AS SELECT * FROM copies WHERE is_first")
 
     t_env.execute_sql(f"""
         CREATE TEMPORARY VIEW windowed AS
-        SELECT window_start, window_end,
-               product_category AS category, product_brand AS brand, payment_method, currency,
+        SELECT window_start, window_end, category, brand, payment_method, currency,
                COUNT(*) AS transaction_count,
-               CAST(SUM(product_quantity) AS BIGINT) AS items_sold,
-               CAST(SUM(total_amount) AS DECIMAL(14, 2)) AS revenue,
+               SUM(CAST(product_quantity AS BIGINT)) AS items_sold,
+               SUM(total_amount) AS revenue,
                CAST(SUM(total_amount) / COUNT(*) AS DECIMAL(14, 2)) AS avg_ticket
-        FROM TABLE(TUMBLE(TABLE countable, DESCRIPTOR(event_time), {window}))
-        GROUP BY window_start, window_end, product_category, product_brand, payment_method, currency""")
+        FROM TABLE(TUMBLE(TABLE first_copies, DESCRIPTOR(event_time), {window}))
+        GROUP BY window_start, window_end, category, brand, payment_method, currency""")
+
+    t_env.execute_sql("""
+        CREATE TEMPORARY VIEW set_aside AS
+        SELECT event_time, 1 AS rejected, 0 AS duplicate FROM rejected
+        UNION ALL SELECT event_time, 1 AS rejected, 0 AS duplicate FROM unreadable
+        UNION ALL SELECT event_time, 0 AS rejected, 1 AS duplicate FROM copies WHERE NOT is_first""")
 
     statements = t_env.create_statement_set()
     statements.add_insert_sql("INSERT INTO sales_summary_pg SELECT * FROM windowed")
     statements.add_insert_sql("INSERT INTO sales_aggregated_kafka SELECT * FROM windowed")
     statements.add_insert_sql(f"""
         INSERT INTO rejected_summary_pg
-        SELECT window_start, window_end, COUNT(*) AS rejected_count
-        FROM TABLE(TUMBLE(TABLE rejected, DESCRIPTOR(event_time), {window}))
+        SELECT window_start, window_end, CAST(SUM(rejected) AS BIGINT), CAST(SUM(duplicate) AS BIGINT)
+        FROM TABLE(TUMBLE(TABLE set_aside, DESCRIPTOR(event_time), {window}))
         GROUP BY window_start, window_end""")
     statements.execute()  # detached under `flink run -d`: returns once the job is submitted
 
@@ -179,6 +243,11 @@ def main() -> None:
     conf.set("execution.checkpointing.interval", f"{int(cfg['checkpoint_interval_seconds'])}s")
     conf.set("execution.checkpointing.externalized-checkpoint-retention", "RETAIN_ON_CANCELLATION")
     conf.set("table.exec.source.idle-timeout", "0 ms")
+    # The retry horizon holds about 750 bytes per transaction id for 1.5 horizons (measured): on the
+    # heap that is ~1 GB at a few thousand ids a second, so keyed state lives in RocksDB (managed
+    # memory, spilling to disk) with incremental checkpoints.
+    conf.set("state.backend.type", "rocksdb")
+    conf.set("state.backend.incremental", "true")
     build(t_env, cfg)
 
 

@@ -84,7 +84,9 @@ def bench_validate(settings: Settings, records: int = 1_000_000) -> dict:
     produced_s = time.monotonic() - started
     try:
         started = time.monotonic()
-        scanner = TopicScanner(endpoints.kafka_bootstrap, topic, window_ms)
+        scanner = TopicScanner(endpoints.kafka_bootstrap, topic, window_ms,
+                               provision.event_time_tolerance_ms(settings.flink.watermark_delay_seconds),
+                               settings.flink.dedup_minutes * 60_000)
         scanner.advance()
         scan_s = time.monotonic() - started
         scanner.close()

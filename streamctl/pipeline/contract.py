@@ -3,6 +3,13 @@
 Unknown extra fields are dropped (the topic carries exactly the contract's fields), so a client
 sending more never breaks the job or the sinks. `transaction_date` from the client is ignored: the
 API stamps the receive time, which is the event time.
+
+Whatever this accepts can be stored by every sink: text holds no control character (PostgreSQL
+`text` cannot hold NUL; the others break logs and dashboards) and no lone surrogate (JSON allows
+the escape, UTF-8 cannot encode it); at most 64-200 characters, so at most 800 UTF-8 bytes, far
+below what a PostgreSQL row or an Elasticsearch keyword holds (Elasticsearch `_id`s are hashes,
+see indexer.py). Money is at most MAX_MONEY per transaction; a window's revenue is DECIMAL(38, 2),
+which would need 10^24 transactions at MAX_MONEY to overflow: more records than Kafka can hold.
 """
 
 from __future__ import annotations
@@ -21,7 +28,9 @@ TOTAL_TOLERANCE = Decimal("0.01")
 MAX_MONEY = Decimal("999999999999.99")  # NUMERIC(14,2)
 MAX_INT = 2**63 - 1
 MAX_QUANTITY = 1_000_000
-CURRENCY_RE = re.compile(r"^[A-Z]{3}$")
+CURRENCY_RE = re.compile(r"[A-Z]{3}")
+# C0 and C1 control characters, DEL, and UTF-16 surrogates (a str holds one only when unpaired).
+UNSTORABLE_RE = re.compile(r"[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
 
 # Field order of a record in the topic.
 FIELDS = (
@@ -61,6 +70,9 @@ def _text(value: Any, limit: int) -> str | None:
         return "must not be empty"
     if len(value) > limit:
         return f"must be at most {limit} characters"
+    bad = UNSTORABLE_RE.search(value)
+    if bad:
+        return f"must not contain control characters or unpaired surrogates (found U+{ord(bad.group()):04X})"
     return None
 
 
@@ -107,7 +119,7 @@ def validate_transaction(payload: Any, event_time: str) -> tuple[dict[str, Any] 
 
     currency = field("currency")
     if currency is not None:
-        if isinstance(currency, str) and CURRENCY_RE.match(currency):
+        if isinstance(currency, str) and CURRENCY_RE.fullmatch(currency):
             record["currency"] = currency
         else:
             errors["currency"] = "must be a 3-letter upper-case code such as BRL"

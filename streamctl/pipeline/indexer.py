@@ -10,6 +10,7 @@ Configuration comes from INDEXER_* environment variables (streamctl sets them).
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import os
@@ -50,13 +51,26 @@ class IndexerConfig:
         )
 
 
+def decode_json(raw: bytes | None) -> Any:
+    """Numbers with a fraction as Decimal, not float: a revenue beyond 2^53 cents must reach
+    Elasticsearch's _source exact. None for a tombstone."""
+    return json.loads(raw, parse_float=Decimal) if raw else None
+
+
 def iso_utc(value: str) -> str:
     """Flink writes TIMESTAMP(3) as ISO-8601 without a zone; the job runs in UTC."""
     return value if value.endswith("Z") else value + "Z"
 
 
+KEY_FIELDS = ("window_start", "category", "brand", "payment_method", "currency")
+
+
 def document_id(key: dict[str, Any]) -> str:
-    return "|".join(str(key[k]) for k in ("window_start", "category", "brand", "payment_method", "currency"))
+    """A hash of the window key as a JSON array: 64 characters whatever the key holds (an _id is at
+    most 512 bytes), and two different keys never share one (joining with a separator would make
+    ("A|B", "C") and ("A", "B|C") the same _id)."""
+    canonical = json.dumps([str(key[k]) for k in KEY_FIELDS], ensure_ascii=False, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode("utf-8", "surrogatepass")).hexdigest()
 
 
 def to_action(index: str, key: dict[str, Any], value: dict[str, Any] | None) -> dict[str, Any]:
@@ -94,8 +108,8 @@ class Indexer:
             group_id=config.group_id,
             enable_auto_commit=False,
             auto_offset_reset="earliest",
-            key_deserializer=lambda b: json.loads(b) if b else None,
-            value_deserializer=lambda b: json.loads(b) if b else None,
+            key_deserializer=decode_json,
+            value_deserializer=decode_json,
             max_poll_records=2000,
         )
 

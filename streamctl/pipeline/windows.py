@@ -1,20 +1,28 @@
 """Window arithmetic in plain Python: the independent recomputation `validate` and the tests use.
 
-It mirrors the Flink job's rules (stack/flink/job.py): a record counts when it is not a heartbeat
-and has every dimension, a quantity >= 1 and a total > 0, each read the way Flink's JSON format
-reads it (JobRecord); it falls in the tumbling window that contains its event time
-(transaction_date, or the Kafka timestamp when that is unreadable).
+It mirrors the Flink job's rules (stack/flink/job.py), each read the way Flink's JSON format reads
+the record (JobRecord):
+- a record counts when it is not a heartbeat and has a transaction id, every dimension as storable
+  text, a currency of three letters A-Z, a quantity in 1..1,000,000 and a total > 0;
+- its event time is transaction_date when that is the canonical UTC form of a real instant within
+  the tolerance of Kafka's append time, else the append time (event_time_ms);
+- of the copies of one transaction id, a copy counts only when no other copy has an event time in
+  the retry horizon before it, nor the same time at an earlier place in the topic (ExpectedWindows);
+- it falls in the tumbling window that contains its event time.
 """
 
 from __future__ import annotations
 
+import calendar
+import functools
 import json
 import re
-from dataclasses import dataclass
-from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+import time
+from dataclasses import dataclass, field
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation, localcontext
 from typing import Any, Iterable, NamedTuple
 
-from streamctl.pipeline.contract import CENT, parse_event_time
+from streamctl.pipeline.contract import CENT, MAX_QUANTITY
 
 DIMENSIONS = ("product_category", "product_brand", "payment_method", "currency")
 
@@ -27,9 +35,8 @@ class WindowKey:
     payment_method: str
     currency: str
 
-    def doc_id(self) -> str:
-        """Elasticsearch _id: deterministic, so a replay overwrites instead of duplicating."""
-        return f"{self.window_start_ms}|{self.category}|{self.brand}|{self.payment_method}|{self.currency}"
+
+MICRO = Decimal("0.000001")
 
 
 @dataclass
@@ -40,7 +47,14 @@ class WindowFigures:
 
     @property
     def avg_ticket(self) -> Decimal:
-        return (self.revenue / self.transaction_count).quantize(CENT, ROUND_HALF_UP) if self.transaction_count else Decimal("0.00")
+        """As the job computes it: SUM(DECIMAL(38, 2)) / COUNT(*) is a DECIMAL(38, 6), rounded half
+        up, then cast to DECIMAL(14, 2), rounded half up again."""
+        if not self.transaction_count:
+            return Decimal("0.00")
+        with localcontext() as exact:
+            exact.prec = 80
+            quotient = (self.revenue / self.transaction_count).quantize(MICRO, ROUND_HALF_UP)
+            return quotient.quantize(CENT, ROUND_HALF_UP)
 
 
 def window_start(epoch_ms: int, size_ms: int) -> int:
@@ -62,6 +76,15 @@ def literal_json(raw: bytes) -> Any:
     return json.loads(raw, parse_float=Literal, parse_int=Literal)
 
 
+_UNSTORABLE = re.compile(r"[\x00-\x1f\x7f-\x9f\ud800-\udfff]")  # as job.py's UNSTORABLE
+_CURRENCY = re.compile("[A-Z]{3}")
+MAX_TEXT_CHARS = 256  # code points, as Flink's CHAR_LENGTH counts them (measured: an emoji is 1)
+
+
+def storable(text: str | None) -> bool:
+    return text is not None and 1 <= len(text) <= MAX_TEXT_CHARS and not _UNSTORABLE.search(text)
+
+
 class JobRecord(NamedTuple):
     """A record as the job's source table reads it: Flink's JSON format is lenient, and this mirrors
     what it was measured to do (Flink 1.20): a number or boolean in a STRING column becomes its JSON
@@ -69,6 +92,7 @@ class JobRecord(NamedTuple):
     column takes "12.345" (rounded half up) and "1e2"; a value it cannot convert becomes NULL (the
     record is then a reject); a BOOLEAN column reads the string "true" as true."""
 
+    transaction_id: str | None
     category: str | None
     brand: str | None
     payment_method: str | None
@@ -79,13 +103,17 @@ class JobRecord(NamedTuple):
 
     @property
     def countable(self) -> bool:
-        return (not self.heartbeat and None not in (self.category, self.brand, self.payment_method, self.currency)
-                and self.quantity is not None and self.quantity >= 1 and self.total is not None and self.total > 0)
+        return (not self.heartbeat
+                and storable(self.transaction_id) and storable(self.category) and storable(self.brand)
+                and storable(self.payment_method)
+                and self.currency is not None and _CURRENCY.fullmatch(self.currency) is not None
+                and self.quantity is not None and 1 <= self.quantity <= MAX_QUANTITY
+                and self.total is not None and self.total > 0)
 
 
 def _needs_literals(value: dict) -> bool:
     """orjson gives floats; the exact JSON text matters where a float lands in a STRING column."""
-    return any(isinstance(value.get(name), (float, dict, list)) for name in DIMENSIONS)
+    return any(isinstance(value.get(name), (float, dict, list)) for name in ("transaction_id", *DIMENSIONS))
 
 
 _TOTAL_LITERAL = re.compile(rb'"total_amount"\s*:\s*(-?[0-9][0-9.eE+-]*)')
@@ -171,22 +199,25 @@ def as_job_reads(value: Any, raw: bytes | None = None) -> JobRecord | None:
     if not isinstance(value, dict):
         return None
     get = value.get
-    category, brand, payment, currency = get("product_category"), get("product_brand"), get("payment_method"), get("currency")
+    tid, category, brand = get("transaction_id"), get("product_category"), get("product_brand")
+    payment, currency = get("payment_method"), get("currency")
     quantity, total = get("product_quantity"), get("total_amount")
-    if (type(category) is str and type(brand) is str and type(payment) is str and type(currency) is str
-            and type(quantity) is int and INT_MIN <= quantity <= INT_MAX and get("heartbeat") is None):
+    if (type(tid) is str and type(category) is str and type(brand) is str and type(payment) is str
+            and type(currency) is str and type(quantity) is int and INT_MIN <= quantity <= INT_MAX
+            and get("heartbeat") is None):
         # what the API writes: only the total needs reading, from its literal text when there is one
         if raw is not None and type(total) is float:
             literal = _total_literal(raw)
             if literal is not None:
                 total = literal
-        return JobRecord(category, brand, payment, currency, quantity, _as_decimal(total), False)
+        return JobRecord(tid, category, brand, payment, currency, quantity, _as_decimal(total), False)
     if raw is not None and _needs_literals(value):
         value = literal_json(raw)
     elif raw is not None and isinstance(value.get("total_amount"), float):
         literal = _total_literal(raw)
         value = {**value, "total_amount": literal} if literal is not None else literal_json(raw)
     return JobRecord(
+        transaction_id=_as_string(value.get("transaction_id")),
         category=_as_string(value.get("product_category")), brand=_as_string(value.get("product_brand")),
         payment_method=_as_string(value.get("payment_method")), currency=_as_string(value.get("currency")),
         quantity=_as_int(value.get("product_quantity")), total=_as_decimal(value.get("total_amount")),
@@ -204,32 +235,122 @@ def countable(record: Any, raw: bytes | None = None) -> bool:
     return job is not None and job.countable
 
 
-def event_time_ms(record: dict[str, Any], kafka_timestamp_ms: int) -> int:
-    value = record.get("transaction_date")
-    if isinstance(value, str):
-        try:
-            return parse_event_time(value)
-        except ValueError:
-            pass
-    return kafka_timestamp_ms
+_CANONICAL_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{3}Z")
 
 
-def aggregate(records: Iterable[tuple[dict[str, Any], int]], size_ms: int) -> dict[WindowKey, WindowFigures]:
-    """records: (decoded JSON value, Kafka timestamp ms); what the job would not count is skipped."""
-    windows: dict[WindowKey, WindowFigures] = {}
-    for record, kafka_ts in records:
+@functools.lru_cache(maxsize=65536)
+def _canonical_seconds(base: str) -> int | None:
+    """Epoch seconds of 2026-11-25T18:55:49 when it names a real instant in exactly that form."""
+    try:
+        seconds = calendar.timegm(time.strptime(base, "%Y-%m-%dT%H:%M:%S"))
+    except (ValueError, OverflowError):
+        return None
+    return seconds if time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds)) == base else None
+
+
+def stated_time_ms(value: Any) -> int | None:
+    """transaction_date as the job reads it: only the canonical form of a real instant counts
+    (strptime alone takes second 60, Java alone takes 24:00 and February 30)."""
+    if type(value) is not str or len(value) != 24 or not _CANONICAL_DATE.fullmatch(value):
+        return None
+    seconds = _canonical_seconds(value[:19])
+    return None if seconds is None else seconds * 1000 + int(value[20:23])
+
+
+def event_time_ms(record: dict[str, Any], appended_ms: int, tolerance_ms: int) -> int:
+    """transaction_date when it is canonical and within the tolerance of Kafka's append time;
+    otherwise the append time."""
+    stated = stated_time_ms(record.get("transaction_date"))
+    return stated if stated is not None and abs(stated - appended_ms) <= tolerance_ms else appended_ms
+
+
+def topic_position(partition: int, offset: int) -> int:
+    """A record's place in the topic as one number, as the job computes it (offset * 1024 + partition)."""
+    return offset * 1024 + partition
+
+
+# One countable record: (event time ms, topic position, window key, quantity, total).
+Copy = tuple[int, int, WindowKey, int, Decimal]
+
+
+@dataclass
+class ExpectedWindows:
+    """The figures the job must produce, with retries counted once.
+
+    Of the copies of a transaction id, in (event time, topic position) order, a copy counts when it
+    is the first or its predecessor's event time lies more than the horizon before its own. A copy
+    read later may sort earlier (a writer chose its date), so each new copy of a known id re-decides
+    the whole group and moves counts between the windows and the duplicates."""
+
+    size_ms: int
+    horizon_ms: int
+    figures: dict[WindowKey, WindowFigures] = field(default_factory=dict)
+    duplicates: dict[int, int] = field(default_factory=dict)  # window start -> later copies not counted
+    _copies: dict[str, Copy | list[Copy]] = field(default_factory=dict)
+
+    @property
+    def duplicates_dropped(self) -> int:
+        return sum(self.duplicates.values())
+
+    def add(self, transaction_id: str, copy: Copy) -> None:
+        held = self._copies.get(transaction_id)
+        if held is None:
+            self._copies[transaction_id] = copy
+            self._count(copy, 1)
+            return
+        group = [held] if isinstance(held, tuple) else held
+        before = self._first_positions(group)
+        group.append(copy)
+        group.sort(key=lambda c: (c[0], c[1]))
+        self._copies[transaction_id] = group
+        after = self._first_positions(group)
+        for member in group:
+            now = member[1] in after
+            if member is not copy:
+                was = member[1] in before
+                if was == now:
+                    continue
+                self._move(member, counted=was, delta=-1)
+            self._move(member, counted=now, delta=1)
+
+    def _move(self, copy: Copy, counted: bool, delta: int) -> None:
+        """Add (delta 1) or take back (-1) one copy: to its window's figures, or to the duplicates."""
+        if counted:
+            self._count(copy, delta)
+        else:
+            self._duplicate(copy, delta)
+
+    def _first_positions(self, group: list[Copy]) -> set[int]:
+        return {c[1] for i, c in enumerate(group) if i == 0 or c[0] - group[i - 1][0] > self.horizon_ms}
+
+    def _duplicate(self, copy: Copy, delta: int) -> None:
+        start = window_start(copy[0], self.size_ms)
+        self.duplicates[start] = self.duplicates.get(start, 0) + delta
+        if not self.duplicates[start]:
+            del self.duplicates[start]
+
+    def _count(self, copy: Copy, delta: int) -> None:
+        _, _, key, quantity, total = copy
+        figures = self.figures.get(key)
+        if figures is None:
+            figures = self.figures[key] = WindowFigures()
+        figures.transaction_count += delta
+        figures.items_sold += delta * quantity
+        figures.revenue += total if delta > 0 else -total
+        if not figures.transaction_count:
+            del self.figures[key]
+
+
+def aggregate(records: Iterable[tuple[dict[str, Any], int]], size_ms: int, tolerance_ms: int = 1000,
+              horizon_ms: int = 600_000) -> dict[WindowKey, WindowFigures]:
+    """records: (decoded JSON value, Kafka append time ms) in topic order; what the job would not
+    count is skipped, and retries are counted once."""
+    windows = ExpectedWindows(size_ms, horizon_ms)
+    for position, (record, appended_ms) in enumerate(records):
         job = as_job_reads(record)
         if job is None or not job.countable:
             continue
-        add(windows, WindowKey(window_start(event_time_ms(record, kafka_ts), size_ms),
-                               job.category, job.brand, job.payment_method, job.currency), job)
-    return windows
-
-
-def add(windows: dict[WindowKey, WindowFigures], key: WindowKey, job: JobRecord) -> None:
-    figures = windows.get(key)
-    if figures is None:
-        figures = windows[key] = WindowFigures()
-    figures.transaction_count += 1
-    figures.items_sold += job.quantity
-    figures.revenue += job.total
+        ts = event_time_ms(record, appended_ms, tolerance_ms)
+        key = WindowKey(window_start(ts, size_ms), job.category, job.brand, job.payment_method, job.currency)
+        windows.add(job.transaction_id, (ts, position, key, job.quantity, job.total))
+    return windows.figures

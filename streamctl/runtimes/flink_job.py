@@ -65,7 +65,7 @@ class JobSubmitter:
                            details=self.failure_details())
 
     def submit(self, config: provision.JobConfig, restore: str | None) -> None:
-        config_file = config.write(self.cluster.dir / "job.json")
+        config_file = config.write(self.cluster.dir / provision.JOB_CONFIG_FILE)
         host_port = self.rest_url.removeprefix("http://")
         argv = ["bash", str(self.cluster.home / "bin" / "flink"), "run", "-m", host_port, "-d",
                 "-pyclientexec", sys.executable]

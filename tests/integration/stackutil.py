@@ -116,19 +116,23 @@ def pids_alive(pids: list[int]) -> list[int]:
 
 
 class Poster:
-    """Posts transactions from a few threads and remembers which ids got a 2xx."""
+    """Posts transactions from a few threads and remembers which ids got a 2xx. With retries, it is a
+    well-behaved client: after a 503, a 5xx or no answer it posts the same transaction again."""
 
-    def __init__(self, api: str, threads: int = 4):
-        self.api, self.threads = api, threads
+    def __init__(self, api: str, threads: int = 4, retries: bool = False):
+        self.api, self.threads, self.retries = api, threads, retries
         self.acknowledged: set[str] = set()
+        self.retried = 0
         self.statuses: dict[int, int] = {}
         self.stop = threading.Event()
         self.lock = threading.Lock()
         self.workers = [threading.Thread(target=self._run) for _ in range(threads)]
 
     def _run(self) -> None:
+        payload = None
         while not self.stop.is_set():
-            payload = transaction(price=12.34, quantity=2)
+            if payload is None:
+                payload = transaction(price=12.34, quantity=2)
             try:
                 status = post_json(f"{self.api}/transaction", payload)[0]
             except OSError:
@@ -137,6 +141,9 @@ class Poster:
                 self.statuses[status] = self.statuses.get(status, 0) + 1
                 if 200 <= status < 300:
                     self.acknowledged.add(payload["transaction_id"])
+                retry = self.retries and not 200 <= status < 500
+                self.retried += retry
+            payload = payload if retry else None
             time.sleep(0.01)
 
     def __enter__(self):

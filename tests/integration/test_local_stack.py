@@ -19,6 +19,7 @@ from kafka import KafkaConsumer, TopicPartition
 
 from streamctl.exit_codes import ExitCode
 from streamctl.pipeline.contract import parse_event_time, validate_transaction
+from streamctl.pipeline.indexer import document_id
 from streamctl.pipeline.windows import aggregate
 from streamctl.runtimes.local.preflight import port_free
 from streamctl.runtimes.local.runtime import LocalRuntime
@@ -78,7 +79,7 @@ def es_windows(config, categories: set[str]) -> dict[tuple, tuple]:
         start, end = parse_event_time(d["window_start"].replace("Z", ".000Z")), parse_event_time(
             d["window_end"].replace("Z", ".000Z"))
         key = (start, d["category"], d["brand"], d["payment_method"], d["currency"])
-        assert hit["_id"] == f"{d['window_start']}|{d['category']}|{d['brand']}|{d['payment_method']}|{d['currency']}"
+        assert hit["_id"] == document_id(d)  # deterministic: a replay overwrites the same document
         result[key] = ((end - start) // 1000, d["transaction_count"], d["items_sold"], Decimal(d["revenue"]),
                        Decimal(d["avg_ticket"]))
     return result
@@ -165,7 +166,7 @@ def test_transactions_over_three_windows_land_exactly_in_both_sinks(stack, api):
             status, _, body = post_json(f"{api}/transaction", payload)
             assert status == 201, body
             record, errors = validate_transaction(payload, body["transaction_date"])
-            accepted.append((record, 0))
+            accepted.append((record, parse_event_time(body["transaction_date"])))  # appended within ms of it
             windows_seen.add(parse_event_time(body["transaction_date"]) // (WINDOW_S * 1000))
         batch = [transaction(categories[k % 3], brands[k % 3], payments[k % 3], price=99.99, quantity=3)
                  for k in range(5)]
@@ -173,7 +174,7 @@ def test_transactions_over_three_windows_land_exactly_in_both_sinks(stack, api):
         assert status == 200 and body["accepted"] == 5, body
         for payload in batch:
             record, _ = validate_transaction(payload, body["transaction_date"])
-            accepted.append((record, 0))
+            accepted.append((record, parse_event_time(body["transaction_date"])))
         windows_seen.add(parse_event_time(body["transaction_date"]) // (WINDOW_S * 1000))
         i += 1
         time.sleep(1.5)

@@ -111,3 +111,15 @@ def test_config_command_reports_bad_file(cli, tmp_path):
     code, _, err = cli("config")
     assert code == ExitCode.CONFIG_ERROR
     assert "nonsense" in err and "streamctl.yaml" in err
+
+
+@pytest.mark.parametrize("key, value", [
+    ("flink.watermark_delay_seconds", -5), ("flink.watermark_delay_seconds", 0), ("flink.checkpoint_interval_seconds", 0),
+    ("flink.dedup_minutes", 0), ("flink.dedup_minutes", 100000), ("producer.workers", 0), ("load.max_failure_ratio", 7),
+])
+def test_out_of_range_settings_name_the_key_value_and_range(tmp_path, key, value):
+    section, name = key.split(".")
+    path = tmp_path / "streamctl.yaml"
+    path.write_text(f"{section}:\n  {name}: {value}\n")
+    with pytest.raises(ConfigError, match=rf"{key} must be between .* got {value}"):
+        load_settings(config_file=path, env={})

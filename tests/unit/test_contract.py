@@ -108,3 +108,23 @@ def test_event_time_format_round_trips():
         assert parse_event_time(text) == ms
     expected = datetime.fromtimestamp(1795633515.746, tz=timezone.utc).isoformat(timespec="milliseconds")
     assert format_event_time(1795633515746) == expected.replace("+00:00", "Z")
+
+
+@pytest.mark.parametrize("field", ["product_category", "product_brand", "payment_method", "product_name"])
+@pytest.mark.parametrize("text", ["Bo\x00oks", "a\tb", "line\nbreak", "del\x7f", "c1\x85", "lone\ud800", "\udc00"])
+def test_text_no_sink_can_store_is_refused_naming_the_field(field, text):
+    record, errors = validate_transaction({**reference_payload(), field: text}, EVENT_TIME)
+    assert record is None
+    assert "control characters or unpaired surrogates" in errors[field]
+
+
+@pytest.mark.parametrize("text", ["A|B", "😀" * 64, "Ünïcödé", "'; DROP TABLE sales_summary; --", "<script>"])
+def test_hostile_but_storable_text_is_accepted_as_written(text):
+    record, errors = validate_transaction({**reference_payload(), "product_category": text}, EVENT_TIME)
+    assert errors == {} and record["product_category"] == text
+
+
+@pytest.mark.parametrize("currency", ["BRL\n", "brl", "BRLL", "ＢＲＬ"])
+def test_currency_is_exactly_three_letters_a_to_z(currency):
+    _, errors = validate_transaction({**reference_payload(), "currency": currency}, EVENT_TIME)
+    assert "currency" in errors

@@ -9,7 +9,7 @@ import typer
 from streamctl.cli.app import app, stdout
 from streamctl.cli.commands.load_cmd import run_load_command
 from streamctl.cli.commands.stack import bring_up
-from streamctl.cli.commands.validate_cmd import kibana_note, render, validation_plan
+from streamctl.cli.commands.validate_cmd import exit_code, kibana_note, render, validation_plan
 from streamctl.endpoints import Endpoints
 from streamctl.exit_codes import ExitCode
 from streamctl.load import LoadPlan, parse_duration
@@ -39,8 +39,9 @@ def demo(
     stdout.rule("3/3 validate")
     wait_s = settings.flink.window_seconds + settings.flink.watermark_delay_seconds + 60
     stdout.print(f"waiting for the last window to close (up to {wait_s} s), then comparing both sinks with the topic")
-    validation = validate(Endpoints.of(settings), validation_plan(settings, wait_s),
-                          [n for n in [kibana_note(settings)] if n])
+    plan, notes = validation_plan(settings, wait_s)
+    notes += [n for n in [kibana_note(settings)] if n]
+    validation = validate(Endpoints.of(settings), plan, notes)
     render(validation)
     stdout.rule("where to look")
     for name, url in result.endpoints.items():
@@ -56,6 +57,5 @@ def demo(
         stdout.rule("down")
         runtime_for(settings, choose(settings, runtime)).down()
         stdout.print(f"stack {settings.stack_name!r} stopped (data kept)")
-    if not validation.exact:
-        return ExitCode.CHECK_FAILED
-    return load_code
+    verdict_code = exit_code(validation, notes)
+    return verdict_code if verdict_code != ExitCode.OK else load_code

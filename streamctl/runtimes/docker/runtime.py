@@ -68,7 +68,7 @@ def flink_properties(settings: Settings) -> str:
         "parallelism.default": f.parallelism,
         "jobmanager.memory.process.size": f"{f.jobmanager_memory_mb}m",
         "taskmanager.memory.process.size": f"{f.taskmanager_memory_mb}m",
-        "taskmanager.memory.managed.fraction": 0.1,
+        "taskmanager.memory.managed.fraction": provision.TASKMANAGER_MANAGED_FRACTION,
         "state.checkpoints.dir": "file:///flink-state/checkpoints",
         "state.savepoints.dir": SAVEPOINTS_IN_CLUSTER.as_uri(),
         "state.checkpoints.num-retained": 2,
@@ -190,14 +190,7 @@ class DockerRuntime:
         return f"http://{Endpoints.of(self.settings).postgres_host}:{self.settings.ports.kibana}"
 
     def job_config(self, ctx: LocalContext) -> provision.JobConfig:
-        s = self.settings
-        return provision.JobConfig(
-            kafka_bootstrap="kafka:19092", topic=s.kafka.topic, aggregates_topic=s.kafka.aggregates_topic,
-            group_id="streamctl-job", jdbc_url=f"jdbc:postgresql://postgres:5432/{s.postgres.database}",
-            jdbc_user=s.postgres.user, jdbc_password=ctx.secrets.postgres_password,
-            window_seconds=s.flink.window_seconds, watermark_delay_seconds=s.flink.watermark_delay_seconds,
-            checkpoint_interval_seconds=s.flink.checkpoint_interval_seconds, parallelism=s.flink.parallelism,
-        )
+        return provision.JobConfig.of(self.settings, "kafka:19092", "postgres:5432", ctx.secrets.postgres_password)
 
     def _ensure_job(self, ctx: LocalContext, progress: Progress) -> str:
         cluster = FlinkCluster(ctx)  # the client's conf/ and lib/ (with the connectors) on this machine

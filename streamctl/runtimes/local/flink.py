@@ -13,6 +13,7 @@ from pathlib import Path
 
 import yaml
 
+from streamctl import provision
 from streamctl.artifacts.fetch import cached_file
 from streamctl.artifacts.lock import Role, read_lock
 from streamctl.errors import PreflightError
@@ -90,7 +91,7 @@ class FlinkCluster:
             "taskmanager.bind-host": host,
             "taskmanager.numberOfTaskSlots": s.flink.parallelism,
             "taskmanager.memory.process.size": f"{s.flink.taskmanager_memory_mb}m",
-            "taskmanager.memory.managed.fraction": 0.1,
+            "taskmanager.memory.managed.fraction": provision.TASKMANAGER_MANAGED_FRACTION,
             "parallelism.default": s.flink.parallelism,
             "rest.address": host,
             "rest.bind-address": host,

@@ -153,15 +153,8 @@ class LocalRuntime:
 
     # -- the Flink job ---------------------------------------------------------------------------------
     def job_config(self, ctx: LocalContext) -> provision.JobConfig:
-        s = self.settings
-        return provision.JobConfig(
-            kafka_bootstrap=f"{ctx.host}:{s.ports.kafka}", topic=s.kafka.topic,
-            aggregates_topic=s.kafka.aggregates_topic, group_id="streamctl-job",
-            jdbc_url=f"jdbc:postgresql://{ctx.host}:{s.ports.postgres}/{s.postgres.database}",
-            jdbc_user=s.postgres.user, jdbc_password=ctx.secrets.postgres_password,
-            window_seconds=s.flink.window_seconds, watermark_delay_seconds=s.flink.watermark_delay_seconds,
-            checkpoint_interval_seconds=s.flink.checkpoint_interval_seconds, parallelism=s.flink.parallelism,
-        )
+        return provision.JobConfig.of(self.settings, f"{ctx.host}:{self.settings.ports.kafka}",
+                                      f"{ctx.host}:{self.settings.ports.postgres}", ctx.secrets.postgres_password)
 
     def _ensure_job(self, ctx: LocalContext, progress: Progress) -> str:
         cluster = FlinkCluster(ctx)

@@ -1,0 +1,261 @@
+"""Exactness at the edges, on a real local stack: retries, hostile records written straight to the
+topic, sums at the contract's limits, and validate refusing to say EXACT about what it has not judged."""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from decimal import Decimal
+
+import pytest
+import yaml
+
+from streamctl.exit_codes import ExitCode
+from streamctl.pipeline.contract import MAX_MONEY, format_event_time
+from streamctl.runtimes.local.runtime import LocalRuntime
+from streamctl.waits import http_json
+from tests.integration.stackutil import (
+    TEST_PORTS, Poster, cli, post_json, running_stack, settings_of, transaction, wait_for,
+)
+from tests.integration.test_local_stack import pg_connect
+
+pytestmark = pytest.mark.integration
+WINDOW_S = 10
+
+
+@pytest.fixture(scope="module")
+def stack():
+    with running_stack("it-edges", window_seconds=WINDOW_S) as config:
+        yield config
+
+
+@pytest.fixture(scope="module")
+def api(stack):
+    return f"http://127.0.0.1:{TEST_PORTS['producer']}"
+
+
+def validate_json(stack, capsys, *args: str) -> tuple[int, dict]:
+    capsys.readouterr()
+    code = cli(stack, "validate", "--json", *args)
+    return code, json.loads(capsys.readouterr().out)
+
+
+def assert_exact(stack, capsys, wait: str = "90s") -> dict:
+    code, report = validate_json(stack, capsys, "--wait", wait)
+    assert code == ExitCode.OK, json.dumps(report)[:4000]
+    assert report["verdict"] == "exact" and report["pending_windows"] == [] and report["inconclusive"] == []
+    assert set(report["sinks"]) == {"postgres", "elasticsearch", "rejected_summary"}
+    return report
+
+
+def job_exceptions(stack) -> tuple[str, int]:
+    """The running job's id and how many exceptions its history holds (a restart adds one)."""
+    rest = f"http://127.0.0.1:{TEST_PORTS['flink_rest']}"
+    _, overview = http_json(f"{rest}/jobs/overview", 5)
+    (job,) = [j for j in overview["jobs"] if j["state"] == "RUNNING"]
+    _, exceptions = http_json(f"{rest}/jobs/{job['jid']}/exceptions", 5)
+    return job["jid"], len(exceptions.get("exceptionHistory", {}).get("entries", []))
+
+
+def produce(stack, values: list[tuple[bytes | None, bytes | None]]) -> None:
+    """Write (key, value) records straight to the topic, as a client that bypasses the API would."""
+    from confluent_kafka import Producer
+
+    producer = Producer({"bootstrap.servers": f"127.0.0.1:{TEST_PORTS['kafka']}", "acks": "all"})
+    for key, value in values:
+        producer.produce(settings_of(stack).kafka.topic, key=key, value=value)
+    assert producer.flush(30) == 0
+
+
+def sink_counts(stack, category: str) -> tuple[int, int]:
+    """Transactions counted for one category in PostgreSQL and in Elasticsearch."""
+    with pg_connect(stack) as conn, conn.cursor() as cur:
+        cur.execute("SELECT coalesce(sum(transaction_count), 0) FROM sales_summary WHERE category = %s", (category,))
+        postgres = int(cur.fetchone()[0])
+    conn.close()
+    settings = settings_of(stack)
+    url = f"http://127.0.0.1:{settings.ports.elasticsearch}/{settings.elasticsearch.index}"
+    http_json(f"{url}/_refresh", 10, "POST", {})
+    query = {"size": 0, "query": {"term": {"category": category}},
+             "aggs": {"n": {"sum": {"field": "transaction_count"}}}}
+    _, body = http_json(f"{url}/_search", 10, "POST", query)
+    return postgres, int(body["aggregations"]["n"]["value"])
+
+
+# -- no EXACT without a judgment (these run first, while the topic is still empty) -------------------
+
+def test_validate_on_an_empty_topic_is_inconclusive_not_exact(stack, capsys):
+    code, report = validate_json(stack, capsys)
+    assert code == ExitCode.INCONCLUSIVE, report
+    assert report["verdict"] == "inconclusive"
+    assert "nothing to judge" in report["inconclusive"][0]["reason"]
+
+
+def test_validate_with_a_partition_never_written_is_inconclusive(stack, capsys, tmp_path):
+    """A topic with three partitions, transactions in one: the job's watermark cannot move."""
+    settings = settings_of(stack)
+    topic = f"edges-silent-{uuid.uuid4().hex[:8]}"
+    from streamctl import provision
+    provision.create_topics(f"127.0.0.1:{settings.ports.kafka}", {topic: {}}, 3)
+    from confluent_kafka import Producer
+    producer = Producer({"bootstrap.servers": f"127.0.0.1:{settings.ports.kafka}"})
+    payload = {**transaction(), "transaction_date": format_event_time(int(time.time() * 1000))}
+    producer.produce(topic, value=json.dumps(payload).encode(), partition=0)
+    producer.flush(10)
+    other = tmp_path / "other-topic.yaml"
+    other.write_text(yaml.safe_dump({**yaml.safe_load(stack.read_text()), "kafka": {"partitions": 3, "topic": topic}}))
+    code, report = validate_json(other, capsys, "--wait", "3s")
+    assert code == ExitCode.INCONCLUSIVE, report
+    assert "partition(s) 1, 2" in report["inconclusive"][0]["reason"]
+    assert "heartbeat" in report["inconclusive"][0]["hint"]
+
+
+def test_validate_with_the_producer_stopped_is_inconclusive_and_says_why(stack, api, capsys):
+    runtime = LocalRuntime(settings_of(stack))
+    assert post_json(f"{api}/transaction", transaction(category="Stopped"))[0] == 201
+    runtime.supervisor.stop("producer")
+    try:
+        code, report = validate_json(stack, capsys, "--wait", "3s")
+        assert code == ExitCode.INCONCLUSIVE, report
+        assert report["pending_windows"] and report["sinks"]["postgres"]["exact"]
+        (reason,) = report["inconclusive"]
+        assert "the producer is stopped" in reason["reason"] and "streamctl up" in reason["hint"]
+        capsys.readouterr()
+        assert cli(stack, "validate") == ExitCode.INCONCLUSIVE
+        out = capsys.readouterr().out
+        assert "INCONCLUSIVE" in out and "EXACT" not in out
+    finally:
+        assert cli(stack, "up") == ExitCode.OK
+    assert_exact(stack, capsys)
+
+
+# -- retries counted once ---------------------------------------------------------------------------
+
+def test_retries_at_once_and_after_the_window_closed_are_counted_once_under_load(stack, api, capsys):
+    n = 15
+    at_once = [transaction(category="RetryNow", price=3.5) for _ in range(n)]
+    later = [transaction(category="RetryLater", price=7.25, quantity=2) for _ in range(n)]
+    jid, exceptions = job_exceptions(stack)
+    with Poster(api, threads=2):
+        for payload in at_once + later:
+            assert post_json(f"{api}/transaction", payload)[0] == 201
+        for payload in at_once:  # a client retrying at once (its first answer was lost)
+            assert post_json(f"{api}/transaction", payload)[0] == 201
+        status, _, body = post_json(f"{api}/transactions", at_once[:5] * 2)  # and twice within one batch
+        assert status == 200 and body["accepted"] == 10
+        time.sleep(WINDOW_S + 4)  # the first copies' window has closed
+        for payload in later:
+            assert post_json(f"{api}/transaction", payload)[0] == 201
+    report = assert_exact(stack, capsys)
+    assert report["topic"]["duplicates_dropped"] >= 2 * n + 10
+    assert sink_counts(stack, "RetryNow") == (n, n)
+    assert sink_counts(stack, "RetryLater") == (n, n)
+    with pg_connect(stack) as conn, conn.cursor() as cur:
+        cur.execute("SELECT coalesce(sum(duplicate_count), 0) FROM rejected_summary")
+        assert int(cur.fetchone()[0]) == report["topic"]["duplicates_dropped"]
+    conn.close()
+    assert job_exceptions(stack) == (jid, exceptions)
+
+
+def test_a_sink_that_counts_a_retry_is_a_mismatch(stack, capsys):
+    """validate's dedup is not decoration: a PostgreSQL row with the retry counted fails it."""
+    with pg_connect(stack) as conn, conn.cursor() as cur:
+        cur.execute("UPDATE sales_summary SET transaction_count = transaction_count + 1, revenue = revenue + 3.5"
+                    " WHERE category = 'RetryNow' AND ctid = (SELECT ctid FROM sales_summary"
+                    " WHERE category = 'RetryNow' LIMIT 1)")
+    conn.close()
+    try:
+        code, report = validate_json(stack, capsys)
+        assert code == ExitCode.CHECK_FAILED and report["verdict"] == "mismatch"
+        (different,) = report["sinks"]["postgres"]["different"]
+        assert different["category"] == "RetryNow"
+        assert different["actual"]["transaction_count"] == different["expected"]["transaction_count"] + 1
+    finally:
+        with pg_connect(stack) as conn, conn.cursor() as cur:
+            cur.execute("UPDATE sales_summary SET transaction_count = transaction_count - 1, revenue = revenue - 3.5"
+                        " WHERE category = 'RetryNow' AND updated_at = (SELECT max(updated_at) FROM sales_summary"
+                        " WHERE category = 'RetryNow')")
+        conn.close()
+    assert_exact(stack, capsys)
+
+
+# -- hostile records straight to the topic ------------------------------------------------------------
+
+def hostile_records() -> list[tuple[bytes | None, bytes | None]]:
+    now = int(time.time() * 1000)
+
+    def tx(**fields) -> dict:
+        base = {**transaction(category="Hostile"), "transaction_date": format_event_time(now)}
+        return {**base, **fields}
+
+    def raw(value: dict) -> tuple[bytes, bytes]:
+        return str(value.get("transaction_id")).encode(), json.dumps(value, ensure_ascii=True).encode()
+
+    records: list[tuple[bytes | None, bytes | None]] = [
+        (None, b"this is not JSON"), (None, b""), (None, None), (None, b"null"), (None, b"[1, 2, 3]"),
+        (None, b'"a string"'), (None, b"42"), (None, b'{"truncated": '), (None, b'{"total_amount": NaN}'),
+    ]
+    for text in ("Bo\x00oks", "tab\there", "del\x7f", "c1\x85", "lone\ud800", "\udfff", "x" * 257):
+        records.append(raw(tx(product_category=text)))
+        records.append(raw(tx(product_brand=text)))
+    for fields in ({"transaction_id": None}, {"currency": "BRL\n"}, {"currency": "brl"}, {"currency": "BRLX"},
+                   {"product_quantity": 1_000_001}, {"product_quantity": 0}, {"total_amount": 0}):
+        records.append(raw(tx(**fields)))
+    # Storable and countable, however odd: every sink must hold them as written.
+    for fields in ({"product_category": "A|B", "product_brand": "C"}, {"product_category": "A", "product_brand": "B|C"},
+                   {"product_category": "😀" * 256}, {"product_brand": "Ünïcödé ✓ 𝄞"}, {"product_quantity": 1_000_000},
+                   {"product_category": "x" * 256}, {"payment_method": "'; DROP TABLE sales_summary; --"}):
+        records.append(raw(tx(transaction_id=str(uuid.uuid4()), **fields)))
+    # The largest amount, many times in one window and key: far beyond DECIMAL(14, 2).
+    for _ in range(60):
+        records.append(raw(tx(transaction_id=str(uuid.uuid4()), product_category="Max", total_amount=float(MAX_MONEY),
+                              product_price=float(MAX_MONEY), product_quantity=1)))
+    # Event times: only the canonical form within the tolerance of the append time is taken.
+    for date in ("2026-02-30T10:00:00.000Z", format_event_time(now)[:-1], format_event_time(now).replace("T", " "),
+                 format_event_time(now - 3_600_000), format_event_time(now + 3_600_000), "garbage",
+                 format_event_time(now)[:11] + "24:00:00.000Z", format_event_time(now)[:17] + "60.000Z"):
+        records.append(raw(tx(transaction_id=str(uuid.uuid4()), transaction_date=date)))
+    # Copies written straight to the topic, out of event-time order: the earliest counts.
+    tid = str(uuid.uuid4())
+    records.append(raw(tx(transaction_id=tid, transaction_date=format_event_time(now + 900), product_category="Copies")))
+    records.append(raw(tx(transaction_id=tid, transaction_date=format_event_time(now - 900), product_category="Copies")))
+    return records
+
+
+def test_hostile_records_in_the_topic_never_stop_the_job_and_are_counted_alike(stack, capsys):
+    jid, exceptions = job_exceptions(stack)
+    records = hostile_records()
+    produce(stack, records)
+    report = assert_exact(stack, capsys)
+    assert report["topic"]["rejected"] >= 9 + 14 + 7
+    assert report["sinks"]["rejected_summary"]["matched"] >= 1
+    assert job_exceptions(stack) == (jid, exceptions)  # no restart, no failed checkpoint
+    assert sink_counts(stack, "Max") == (60, 60)
+    with pg_connect(stack) as conn, conn.cursor() as cur:
+        cur.execute("SELECT sum(revenue) FROM sales_summary WHERE category = 'Max'")
+        assert cur.fetchone()[0] == MAX_MONEY * 60
+        cur.execute("SELECT count(*) FROM sales_summary WHERE category IN ('A|B', 'A')")
+        assert cur.fetchone()[0] == 2  # two keys a separator would have joined: two rows ...
+    conn.close()
+    pg_copies, es_copies = sink_counts(stack, "Copies")
+    assert (pg_copies, es_copies) == (1, 1)
+    settings = settings_of(stack)
+    url = f"http://127.0.0.1:{settings.ports.elasticsearch}/{settings.elasticsearch.index}/_search"
+    _, body = http_json(url, 10, "POST", {"size": 10, "query": {"terms": {"category": ["A|B", "A"]}}})
+    assert body["hits"]["total"]["value"] == 2  # ... and two documents
+    assert all(len(hit["_id"]) == 64 for hit in body["hits"]["hits"])
+    doc_revenue = http_json(url, 10, "POST", {"size": 1, "query": {"term": {"category": "Max"}}})[1]
+    assert Decimal(doc_revenue["hits"]["hits"][0]["_source"]["revenue"]) == MAX_MONEY * 60
+
+
+def test_validate_reads_the_running_jobs_rules_not_todays_settings(stack, capsys, tmp_path):
+    changed = tmp_path / "changed.yaml"
+    config = yaml.safe_load(stack.read_text())
+    config["flink"] = {**config["flink"], "window_seconds": 30, "dedup_minutes": 3}
+    changed.write_text(yaml.safe_dump(config))
+    code, report = validate_json(changed, capsys, "--wait", "60s")
+    assert code == ExitCode.OK, json.dumps(report)[:3000]
+    assert report["job"]["window_seconds"] == WINDOW_S and report["job"]["dedup_minutes"] == 10
+    assert any("window_seconds = 10" in note and "settings now say 30" in note for note in report["notes"])
+
