@@ -7,6 +7,7 @@ dots turned into underscores, is its environment variable: `ports.kafka` -> STRE
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 import os
 import typing
 from dataclasses import dataclass, field
@@ -134,6 +135,7 @@ class Settings:
     stack_name: str = "default"
     runtime: str = "auto"  # auto | local | docker
     bind_address: str = "127.0.0.1"
+    expose: bool = False  # binding beyond loopback must be asked for: Kafka, Flink and Elasticsearch have no auth
     state_dir: Path = field(default_factory=_default_state_home)
     cache_dir: Path = field(default_factory=_default_cache_home)
     maven_repository: str = MAVEN_CENTRAL
@@ -304,7 +306,33 @@ def load_settings(
     return settings
 
 
+UNAUTHENTICATED = ("kafka", "flink_rest", "elasticsearch", "producer")
+
+
+def _validate_bind_address(settings: Settings) -> None:
+    try:
+        address = ipaddress.ip_address(settings.bind_address.strip())
+    except ValueError:
+        raise ConfigError(f"bind_address must be an IP address, got {settings.bind_address!r}",
+                          hint="use 127.0.0.1 (the default); an empty value would mean every interface") from None
+    if not address.is_loopback and not settings.expose:
+        raise ConfigError(
+            f"bind_address {settings.bind_address} listens beyond this machine, and Kafka, Flink's REST API and"
+            " Elasticsearch have no authentication",
+            hint="keep 127.0.0.1, or set expose: true (STREAMCTL_EXPOSE=true) to allow it knowingly")
+
+
+def exposure_warning(settings: Settings) -> str | None:
+    """What `up` says when the stack listens beyond loopback (allowed by `expose: true`)."""
+    if ipaddress.ip_address(settings.bind_address).is_loopback:
+        return None
+    ports = ", ".join(f"{name} {getattr(settings.ports, name)}" for name in UNAUTHENTICATED)
+    return (f"bind_address {settings.bind_address}: anyone who reaches this machine can use these services,"
+            f" which have no authentication: {ports}")
+
+
 def _validate(settings: Settings) -> None:
+    _validate_bind_address(settings)
     if settings.runtime not in {"auto", "local", "docker"}:
         raise ConfigError(f"runtime must be auto, local or docker, got {settings.runtime!r}", hint="fix runtime")
     ports = dataclasses.asdict(settings.ports)

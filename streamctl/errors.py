@@ -22,6 +22,12 @@ class ConfigError(StreamctlError):
     exit_code = ExitCode.CONFIG_ERROR
 
 
+class UsageError(StreamctlError):
+    """The command line names something that does not exist (a service, a stack)."""
+
+    exit_code = ExitCode.USAGE
+
+
 class PreflightError(StreamctlError):
     exit_code = ExitCode.PREFLIGHT_FAILED
 

@@ -61,6 +61,7 @@ def topic_layout(topic: str, aggregates_topic: str) -> dict[str, dict[str, str]]
 
 def apply_schema(admin_dsn: str, database: str) -> None:
     import psycopg2
+    from psycopg2 import sql
 
     connection = psycopg2.connect(admin_dsn, connect_timeout=5)
     connection.autocommit = True
@@ -68,7 +69,7 @@ def apply_schema(admin_dsn: str, database: str) -> None:
         with connection.cursor() as cursor:
             cursor.execute("SELECT 1 FROM pg_database WHERE datname = %s", (database,))
             if cursor.fetchone() is None:
-                cursor.execute(f'CREATE DATABASE "{database}"')
+                cursor.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(database)))
     finally:
         connection.close()
     connection = psycopg2.connect(admin_dsn.rsplit("/", 1)[0] + f"/{database}", connect_timeout=5)

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from streamctl.config import Settings
-from streamctl.errors import PreflightError
+from streamctl.errors import PreflightError, UsageError
 
 RUNTIME_FILE = "runtime"
 
@@ -66,9 +66,19 @@ def record_runtime(stack_dir: Path, name: str) -> None:
     (stack_dir / RUNTIME_FILE).write_text(name)
 
 
-def stack_runtime(settings: Settings):
-    """The runtime of an existing stack (the one `up` recorded; local when none was recorded)."""
+def stack_runtime(settings: Settings, must_exist: bool = True):
+    """The runtime of an existing stack (the one `up` recorded; local when none was recorded).
+    A stack that was never brought up is a usage error naming the stacks there are."""
+    if must_exist and not settings.stack_dir.is_dir():
+        there = existing_stacks(settings.state_dir)
+        raise UsageError(f"there is no stack named {settings.stack_name!r} in {settings.state_dir}",
+                         hint=f"existing stacks: {', '.join(there)} (--stack NAME)" if there
+                         else "create one with `streamctl up`")
     return runtime_for(settings, choose(settings, recorded_runtime(settings.stack_dir) or "local"))
+
+
+def existing_stacks(state_dir: Path) -> list[str]:
+    return sorted(p.name for p in state_dir.iterdir() if p.is_dir()) if state_dir.is_dir() else []
 
 
 def runtime_for(settings: Settings, choice: Choice):

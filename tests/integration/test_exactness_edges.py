@@ -16,7 +16,7 @@ from streamctl.pipeline.contract import MAX_MONEY, format_event_time
 from streamctl.runtimes.local.runtime import LocalRuntime
 from streamctl.waits import http_json
 from tests.integration.stackutil import (
-    TEST_PORTS, Poster, cli, post_json, running_stack, settings_of, transaction, wait_for,
+    TEST_PORTS, Poster, cli, post_json, running_stack, settings_of, transaction,
 )
 from tests.integration.test_local_stack import pg_connect
 

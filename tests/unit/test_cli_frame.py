@@ -64,7 +64,8 @@ def test_debug_shows_the_traceback(cli, monkeypatch):
 
 
 def test_exit_codes_are_distinct():
-    values = [c.value for c in ExitCode]
+    # __members__ includes aliases: iterating the Enum would skip a second name for the same value
+    values = [c.value for c in ExitCode.__members__.values()]
     assert len(values) == len(set(values))
     assert ExitCode.OK == 0
 
@@ -72,3 +73,44 @@ def test_exit_codes_are_distinct():
 def test_completion_is_offered(cli):
     code, out, _ = cli("--help")
     assert "--install-completion" in out
+
+
+def test_logs_of_an_unknown_service_is_a_usage_error_not_a_bug(cli, tmp_path):
+    assert cli("--state-dir", str(tmp_path), "config")[0] == ExitCode.OK
+    (tmp_path / "default").mkdir()
+    code, _, err = cli("--state-dir", str(tmp_path), "logs", "nosuch")
+    assert code == ExitCode.USAGE
+    assert "no service named 'nosuch'" in err and "hint: one of:" in err and "kafka" in err
+
+
+def test_status_of_a_stack_never_created_names_the_ones_that_exist(cli, tmp_path):
+    for name in ("demo", "it-edges"):
+        (tmp_path / name).mkdir()
+    code, out, err = cli("--state-dir", str(tmp_path), "--stack", "nosuch", "status")
+    assert code == ExitCode.USAGE
+    assert "there is no stack named 'nosuch'" in err and "existing stacks: demo, it-edges" in err
+    assert "stopped" not in out
+
+
+@pytest.mark.parametrize("address", ["0.0.0.0", "::", "192.0.2.7"])
+def test_binding_beyond_loopback_needs_expose(cli, monkeypatch, address):
+    monkeypatch.setenv("STREAMCTL_BIND_ADDRESS", address)
+    code, _, err = cli("config")
+    assert code == ExitCode.CONFIG_ERROR and "no authentication" in err and "expose: true" in err
+    monkeypatch.setenv("STREAMCTL_EXPOSE", "true")
+    assert cli("config")[0] == ExitCode.OK
+
+
+@pytest.mark.parametrize("address", ["", "localhost", "not-an-address"])
+def test_bind_address_must_be_an_ip_address(cli, monkeypatch, address):
+    monkeypatch.setenv("STREAMCTL_BIND_ADDRESS", address)
+    code, _, err = cli("config")
+    assert code == ExitCode.CONFIG_ERROR and "bind_address must be an IP address" in err
+
+
+def test_exposure_warning_names_the_unauthenticated_services():
+    from streamctl.config import Settings, exposure_warning
+
+    assert exposure_warning(Settings()) is None
+    warning = exposure_warning(Settings(bind_address="0.0.0.0", expose=True))
+    assert "kafka 9092" in warning and "elasticsearch 9200" in warning and "flink_rest 8081" in warning

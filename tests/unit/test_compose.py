@@ -181,7 +181,8 @@ def test_image_overrides_and_disabled_services_come_from_settings(tmp_path):
     settings = stack_settings(tmp_path, STREAMCTL_DOCKER_IMAGES_KAFKA="mirror.example/kafka:4.1.1",
                               STREAMCTL_DOCKER_IMAGES_FLINK_BASE="local/flink:1.20",
                               STREAMCTL_DOCKER_DISABLED_SERVICES="kibana, kafka-ui",
-                              STREAMCTL_PORTS_KAFKA="29092", STREAMCTL_BIND_ADDRESS="0.0.0.0")
+                              STREAMCTL_PORTS_KAFKA="29092", STREAMCTL_BIND_ADDRESS="0.0.0.0",
+                              STREAMCTL_EXPOSE="true")
     p = DockerRuntime(settings).project(Secrets("pw"))
     assert p.services["kafka"].image == "mirror.example/kafka:4.1.1"
     assert dict(p.services["jobmanager"].build.args)["FLINK_BASE_IMAGE"] == "local/flink:1.20"

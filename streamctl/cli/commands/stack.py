@@ -14,8 +14,10 @@ from rich.table import Table
 
 from streamctl.cli.app import app, stderr, stdout
 from streamctl.cli.commands.fetch import fetch_artifacts
-from streamctl.errors import StreamctlError
+from streamctl.config import exposure_warning
+from streamctl.errors import UsageError
 from streamctl.exit_codes import ExitCode
+from streamctl.runtimes.model import StackStatus
 from streamctl.runtimes.select import choose, record_runtime, runtime_for, stack_runtime
 from streamctl.services import STACK
 
@@ -70,6 +72,9 @@ def bring_up(settings, runtime: str | None, offline: bool = False):
     stdout.print()
     for note in result.notes:
         stdout.print(f"[dim]note:[/] {note}", highlight=False)
+    warning = exposure_warning(settings)
+    if warning:
+        stderr.print(f"[bold yellow]warning:[/] {warning}", highlight=False)
     summary = (f"[green]stack {settings.stack_name!r} is up[/] in {result.seconds:.1f} s "
                f"({len(result.started)} started, {len(result.already_running)} already running)")
     stdout.print(summary, highlight=False)
@@ -100,7 +105,7 @@ def down(
 ) -> int:
     """Stop the stack in reverse dependency order (the Flink job with a savepoint); keep data unless --purge."""
     settings = ctx.obj.settings()
-    stack = stack_runtime(settings)
+    stack = stack_runtime(settings, must_exist=False)  # idempotent: down of nothing is done
     steps = LiveSteps(f"streamctl down ({settings.stack_name})")
     with Live(steps, console=stdout, refresh_per_second=4):
         results = stack.down(purge=purge, progress=steps)
@@ -109,6 +114,31 @@ def down(
     stdout.print(f"[green]stack {settings.stack_name!r} is down[/] ({len(stopped)} steps)"
                  + (", data deleted" if purge else ", data kept"), highlight=False)
     return ExitCode.OK
+
+
+WIDE_STATUS = 150  # columns it takes to show endpoints and details in the same table, unwrapped
+
+
+def status_tables(report: StackStatus, title: str, width: int) -> list[Table]:
+    """The status table; below WIDE_STATUS columns (an 80-column terminal, any pipe) endpoints and
+    details move to a second table, so no name or address is broken across lines."""
+    wide = width >= WIDE_STATUS
+    table = Table(title=title, title_justify="left")
+    for column in ("service", "state", "health", "pid", "uptime", "RSS") + (("endpoint", "detail") if wide else ()):
+        table.add_column(column, no_wrap=column != "detail", overflow="fold")
+    for s in report.services:
+        health = "[green]healthy[/]" if s.healthy else "[red]unhealthy[/]"
+        row = [s.name, s.state, health, str(s.pid or ""), _uptime(s.uptime_s),
+               f"{s.rss_bytes / 2**20:.0f} MiB" if s.rss_bytes else ""]
+        table.add_row(*row, *((s.endpoint, s.detail) if wide else ()))
+    if wide:
+        return [table]
+    where = Table(box=None, show_header=True, padding=(0, 1))
+    where.add_column("service", no_wrap=True)
+    where.add_column("endpoint / detail", overflow="fold")
+    for s in report.services:
+        where.add_row(s.name, "\n".join(part for part in (s.endpoint, s.detail) if part))
+    return [table, where]
 
 
 def _uptime(seconds: float | None) -> str:
@@ -130,14 +160,8 @@ def status(
     if as_json:
         stdout.print_json(json.dumps({**dataclasses.asdict(report), "healthy": report.healthy}))
     else:
-        table = Table(title=f"stack {settings.stack_name!r} ({report.runtime} runtime)", title_justify="left")
-        for column in ("service", "state", "health", "pid", "uptime", "RSS", "endpoint", "detail"):
-            table.add_column(column, overflow="fold")
-        for s in report.services:
-            health = "[green]healthy[/]" if s.healthy else "[red]unhealthy[/]"
-            table.add_row(s.name, s.state, health, str(s.pid or ""), _uptime(s.uptime_s),
-                          f"{s.rss_bytes / 2**20:.0f} MiB" if s.rss_bytes else "", s.endpoint, s.detail)
-        stdout.print(table)
+        for table in status_tables(report, f"stack {settings.stack_name!r} ({report.runtime} runtime)", stdout.width):
+            stdout.print(table)
         colour = "green" if report.job_state == "RUNNING" else "red"
         stdout.print(f"Flink job: [{colour}]{report.job_state}[/]", highlight=False)
         for lag in report.consumer_lag:
@@ -163,7 +187,7 @@ def logs(
     stack = stack_runtime(settings)
     names = stack.log_names()
     if service not in names:
-        raise StreamctlError(f"no service named {service!r}", hint=f"one of: {', '.join(names)}")
+        raise UsageError(f"no service named {service!r}", hint=f"one of: {', '.join(names)}")
     try:
         for line in stack.log_lines(service, tail, follow):
             stdout.out(line, highlight=False)

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterator
 
-from streamctl.errors import PreflightError, StartupError, StreamctlError
+from streamctl.errors import PreflightError, ServiceUnavailable, StartupError, StreamctlError
 from streamctl.runtimes.docker.compose import COMPLETED, HEALTHY, STARTED, Project, Service
 from streamctl.runtimes.model import NoProgress, Progress
 
@@ -423,7 +423,7 @@ class Engine:
     def logs(self, service: str, tail: int, follow: bool) -> Iterator[str]:
         info = self.containers().get(service)
         if info is None:
-            raise StreamctlError(f"{service} has no container", hint="start the stack with `streamctl up`")
+            raise ServiceUnavailable(f"{service} has no container", hint="start the stack with `streamctl up`")
         if not follow:
             text = self.api.logs(info.id, tail=tail).decode(errors="replace") if tail > 0 else ""
             yield from text.splitlines()

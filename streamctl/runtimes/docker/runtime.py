@@ -20,7 +20,7 @@ from typing import Callable, Iterator
 from streamctl import __version__, provision
 from streamctl.config import Settings, env_name
 from streamctl.endpoints import Endpoints
-from streamctl.errors import PreflightError, StreamctlError
+from streamctl.errors import PreflightError, ServiceUnavailable, StreamctlError
 from streamctl.kafka_info import lag_report
 from streamctl.paths import STACK_DIR
 from streamctl.runtimes.docker import kibana
@@ -301,7 +301,7 @@ class DockerRuntime:
     def log_lines(self, name: str, tail: int, follow: bool) -> Iterator[str]:
         if name == "flink-job":
             if not self.job_log.is_file():
-                raise StreamctlError(f"no log for flink-job yet ({self.job_log})", hint="start the stack with `streamctl up`")
+                raise ServiceUnavailable(f"no log for flink-job yet ({self.job_log})", hint="start the stack with `streamctl up`")
             yield from tail_file(self.job_log, tail).splitlines()
             return
         engine = Engine(connect(), Project(self.project_name, {}), self.stack_dir / "docker")

@@ -66,8 +66,10 @@ class Postgres(LocalService):
         if (self.data_dir / "PG_VERSION").is_file():
             return
         pwfile = self.dir / ".initdb-password"
-        pwfile.write_text(self.ctx.secrets.postgres_password + "\n")
-        pwfile.chmod(0o600)
+        pwfile.unlink(missing_ok=True)
+        # created private, then written: never readable by others, not even for an instant
+        with os.fdopen(os.open(pwfile, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "w") as f:
+            f.write(self.ctx.secrets.postgres_password + "\n")
         self.ctx.own(pwfile)
         run_as = self.ctx.run_as
         try:

@@ -13,7 +13,7 @@ from streamctl import provision
 from streamctl.artifacts.fetch import Fetcher
 from streamctl.artifacts.lock import read_lock
 from streamctl.config import Settings
-from streamctl.errors import StartupError, StreamctlError
+from streamctl.errors import ServiceUnavailable, StartupError, StreamctlError
 from streamctl.kafka_info import lag_report
 from streamctl.parallel import run_graph
 from streamctl.paths import LOCK_FILE
@@ -276,7 +276,7 @@ class LocalRuntime:
     def log_lines(self, name: str, tail: int, follow: bool) -> Iterator[str]:
         path = self.log_path(name)
         if not path.is_file():
-            raise StreamctlError(f"no log for {name} yet ({path})", hint="start the stack with `streamctl up`")
+            raise ServiceUnavailable(f"no log for {name} yet ({path})", hint="start the stack with `streamctl up`")
         with path.open("rb") as f:
             if tail > 0:
                 yield from f.read().decode(errors="replace").splitlines()[-tail:]
