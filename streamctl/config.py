@@ -176,6 +176,18 @@ def _flatten(obj: Any, prefix: str = "") -> typing.Iterator[tuple[str, Any]]:
             yield name, value
 
 
+def settings_yaml(settings: Settings) -> str:
+    """Every setting as a streamctl.yaml that load_settings reads back to the same values."""
+    nested: dict[str, Any] = {}
+    for name, value in settings.flat().items():
+        *sections, key = name.split(".")
+        node = nested
+        for section in sections:
+            node = node.setdefault(section, {})
+        node[key] = str(value) if isinstance(value, Path) else value
+    return yaml.safe_dump(nested, sort_keys=False)
+
+
 def setting_names() -> list[str]:
     return [name for name, _ in _flatten(Settings())]
 

@@ -82,7 +82,7 @@ def line_chart(title: str, points: list[tuple[str, float]], chart_id: str) -> st
         parts.append(f'<text x="{left - 6}" y="{top_pad + 4}" text-anchor="end" class="value">{peak:,.0f}</text>')
         parts.append(f'<polyline fill="none" stroke="{PALETTE[0]}" stroke-width="2.5" points="'
                      + " ".join(f"{x:.1f},{y:.1f}" for x, y in coords) + '"/>')
-        for (x, y), (name, value) in zip(coords, points):
+        for (x, y), (name, value) in zip(coords, points, strict=True):
             parts.append(f'<circle cx="{x:.1f}" cy="{y:.1f}" r="3" fill="{PALETTE[0]}"><title>{html.escape(name)}: '
                          f'{value:,.2f}</title></circle>')
         last = len(points) - 1

@@ -10,7 +10,6 @@ from dataclasses import dataclass
 
 from streamctl.errors import StreamctlError
 
-
 SERVICE = "service"  # a long-running process or container
 TASK = "task"  # a provisioning step that runs once per `up` (idempotent)
 

@@ -20,21 +20,32 @@ import time
 import uuid
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any, Callable, TypeVar
+from typing import Any, Callable, Protocol, Sequence, TypeVar
 
 import orjson
 
 from streamctl.endpoints import Endpoints
 from streamctl.errors import ServiceUnavailable
 from streamctl.pipeline.contract import format_event_time, parse_event_time
-from streamctl.waits import http_ok
 from streamctl.pipeline.windows import (
-    ExpectedWindows, WindowFigures, WindowKey, as_job_reads, event_time_ms, topic_position, window_start,
+    ExpectedWindows,
+    WindowFigures,
+    WindowKey,
+    as_job_reads,
+    counted_copy,
+    event_time_ms,
+    topic_position,
+    window_start,
 )
+from streamctl.waits import http_ok
 
 CENT = Decimal("0.01")
+class SinkRow(Protocol):
+    def to_json(self) -> dict[str, Any]: ...
+
+
 K = TypeVar("K")
-R = TypeVar("R")
+R = TypeVar("R", bound=SinkRow)
 
 
 def decode_record(raw: bytes | None) -> Any:
@@ -156,7 +167,7 @@ class TopicScanner:
                 if message.error() is not None:
                     continue
                 p, offset = message.partition(), message.offset()
-                if offset >= end[p]:
+                if p is None or offset is None or offset >= end[p]:
                     continue
                 self._next[p] = offset + 1
                 add(p, offset, message.value(), message.timestamp()[1])
@@ -174,13 +185,13 @@ class TopicScanner:
             if self.newest_heartbeat_ms is None or appended_ms > self.newest_heartbeat_ms:
                 self.newest_heartbeat_ms = appended_ms
             return
-        start = window_start(ts, self.window_ms)
-        if job is None or not job.countable:
+        counted = counted_copy(job, ts, topic_position(partition, offset), self.window_ms) if job else None
+        if counted is None:
+            start = window_start(ts, self.window_ms)
             self.rejects[start] = self.rejects.get(start, 0) + 1
             return
         self.transactions += 1
-        key = WindowKey(start, job.category, job.brand, job.payment_method, job.currency)
-        self.windows.add(job.transaction_id, (ts, topic_position(partition, offset), key, job.quantity, job.total))
+        self.windows.add(*counted)
 
     def set_aside(self) -> dict[int, SetAsideRow]:
         """What rejected_summary must hold: per window, rejects and dropped retries."""
@@ -278,7 +289,7 @@ def window_start_json(start_ms: int) -> dict[str, Any]:
 
 
 def compare(name: str, expected: dict[K, R], actual: dict[K, R], settled: Callable[[K], bool],
-            describe: Callable[[K], dict[str, Any]] = window_key_json, doubled: list[K] = ()) -> SinkReport:
+            describe: Callable[[Any], dict[str, Any]] = window_key_json, doubled: Sequence[K] = ()) -> SinkReport:
     """Matched, missing, extra and different rows of one sink among the settled keys; a key held
     twice by a sink (two Elasticsearch documents) is extra."""
     report = SinkReport(name)
@@ -381,8 +392,8 @@ def inconclusive_reasons(scanner: TopicScanner, pending: list[int], watermark: i
             "start the producer (`streamctl up`): it writes a heartbeat to every partition each second"))
     if pending and not silent:
         now_ms = int(time.time() * 1000)
-        silent = scanner.newest_heartbeat_ms is None or now_ms - scanner.newest_heartbeat_ms > PRODUCER_SILENT_MS
-        stopped = silent or not producer_up()
+        no_heartbeat = scanner.newest_heartbeat_ms is None or now_ms - scanner.newest_heartbeat_ms > PRODUCER_SILENT_MS
+        stopped = no_heartbeat or not producer_up()
         reason = (f"{len(pending)} window(s) not closed yet (watermark "
                   f"{format_event_time(watermark) if watermark is not None else 'none'})")
         if stopped:
@@ -406,7 +417,7 @@ def validate(endpoints: Endpoints, plan: ValidationPlan, notes: list[str] | None
             watermark = scanner.watermark_ms(plan.watermark_delay_seconds * 1000)
             horizon = (watermark - int(plan.grace_s * 1000)) if watermark is not None else None
 
-            def settled_start(start_ms: int) -> bool:
+            def settled_start(start_ms: int, horizon: int | None = horizon) -> bool:
                 return horizon is not None and start_ms + window_ms <= horizon
 
             def settled(key: WindowKey) -> bool:

@@ -112,7 +112,7 @@ class Fetcher:
                 todo.append(artifact)
         if todo:
             with ThreadPoolExecutor(max_workers=self.parallel) as pool:
-                for artifact, error in zip(todo, pool.map(self._download_one, todo, [report] * len(todo))):
+                for artifact, error in zip(todo, pool.map(self._download_one, todo, [report] * len(todo)), strict=True):
                     if error is None:
                         report.downloaded.append(artifact)
                     else:

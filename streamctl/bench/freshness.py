@@ -94,7 +94,7 @@ def bench_freshness(settings, windows: int = 10) -> dict:
             time.sleep(POLL_S)
     finally:
         connection.close()
-    lags = {"postgres": [], "elasticsearch": [], "both": []}
+    lags: dict[str, list[float]] = {"postgres": [], "elasticsearch": [], "both": []}
     for w in seen.values():
         for sink, at in (("postgres", w.postgres_ms), ("elasticsearch", w.elasticsearch_ms), ("both", w.both_ms())):
             if at is not None:

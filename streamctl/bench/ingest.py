@@ -24,7 +24,7 @@ import orjson
 
 from streamctl import provision
 from streamctl.endpoints import Endpoints
-from streamctl.errors import PreflightError
+from streamctl.errors import PreflightError, StartupError
 from streamctl.waits import http_ok
 
 LUA = Path(__file__).with_name("post_transaction.lua")
@@ -89,8 +89,10 @@ def _latency_ms(text: str) -> float:
 def run_wrk(name: str, base_url: str, seconds: int, connections: int) -> IngestFigure:
     out = subprocess.run([_wrk(), "-t1", f"-c{connections}", f"-d{seconds}s", "--latency", "-s", str(LUA), base_url],
                          capture_output=True, text=True, timeout=seconds + 60).stdout
-    requests = int(re.search(r"(\d+) requests in", out).group(1))
-    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+    total, rate = re.search(r"(\d+) requests in", out), re.search(r"Requests/sec:\s+([\d.]+)", out)
+    if total is None or rate is None:
+        raise StartupError(f"wrk printed no figures for {name}", details=out[-1000:])
+    requests, rps = int(total.group(1)), float(rate.group(1))
     non_2xx = int(m.group(1)) if (m := re.search(r"Non-2xx or 3xx responses: (\d+)", out)) else 0
     errors = sum(int(x) for x in re.findall(r"(?:connect|read|write|timeout) (\d+)", out))
     acknowledged = max(0, requests - non_2xx - errors)

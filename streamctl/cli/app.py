@@ -14,7 +14,7 @@ import typer
 try:  # typer 0.2x carries its own copy of click: its exceptions are the ones raised
     from typer._click.exceptions import ClickException, UsageError
 except ImportError:  # pragma: no cover - typer on the real click
-    from click.exceptions import ClickException, UsageError
+    from click.exceptions import ClickException, UsageError  # type: ignore[assignment]
 from rich.console import Console
 
 from streamctl import __version__

@@ -147,7 +147,7 @@ def validate_transaction(payload: Any, event_time: str) -> tuple[dict[str, Any] 
             expected = price_dec * record["product_quantity"]
             if abs(parsed - expected) > TOTAL_TOLERANCE:
                 errors["total_amount"] = f"must equal product_price x product_quantity ({expected}) within 0.01"
-        if "total_amount" not in errors:
+        if isinstance(parsed, Decimal) and "total_amount" not in errors:
             cents = parsed.quantize(CENT, rounding=ROUND_HALF_UP)
             # float(Decimal) of a 2-decimal value prints back as exactly those 2 decimals.
             record["total_amount"] = float(cents)

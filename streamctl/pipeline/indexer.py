@@ -139,6 +139,7 @@ class Indexer:
                 time.sleep(backoff)
                 backoff = min(backoff * 2, 10)
                 continue
+            errors = errors if isinstance(errors, list) else []  # a list, with raise_on_error=False
             retry = []
             for error in errors:
                 op = next(iter(error.values()))

@@ -65,6 +65,7 @@ class KafkaWriter:
 
     def _serve_callbacks(self) -> None:
         producer, closing = self._producer, self._closing
+        assert producer is not None  # started by _connect, after the producer is set
         while not closing.is_set():
             producer.poll(0.05)  # runs delivery callbacks on this thread
 
@@ -95,10 +96,12 @@ class KafkaWriter:
                 self._discard()
             loop.call_soon_threadsafe(_resolve, waiter, error)
 
+        producer = self._producer
+        if producer is None:  # discarded after a fatal error meanwhile
+            raise KafkaUnavailable("the Kafka producer was reset; retry")
         try:
-            self._producer.produce(self.topic, value=value, key=key, timestamp=timestamp_ms,
-                                   partition=ANY_PARTITION if partition is None else partition,
-                                   on_delivery=on_delivery)
+            producer.produce(self.topic, value=value, key=key, timestamp=timestamp_ms,
+                             partition=ANY_PARTITION if partition is None else partition, on_delivery=on_delivery)
         except (BufferError, KafkaException) as exc:  # local queue full, or the producer is failing
             if isinstance(exc, KafkaException) and exc.args and exc.args[0].fatal():
                 self._discard()

@@ -20,7 +20,7 @@ import re
 import time
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation, localcontext
-from typing import Any, Iterable, NamedTuple
+from typing import Any, Iterable, NamedTuple, cast
 
 from streamctl.pipeline.contract import CENT, MAX_QUANTITY
 
@@ -341,6 +341,15 @@ class ExpectedWindows:
             del self.figures[key]
 
 
+def counted_copy(job: JobRecord, event_ms: int, position: int, size_ms: int) -> tuple[str, Copy] | None:
+    """A record the job counts, as (transaction id, copy); None for a reject."""
+    if not job.countable:
+        return None
+    key = WindowKey(window_start(event_ms, size_ms), cast(str, job.category), cast(str, job.brand),
+                    cast(str, job.payment_method), cast(str, job.currency))
+    return cast(str, job.transaction_id), (event_ms, position, key, cast(int, job.quantity), cast(Decimal, job.total))
+
+
 def aggregate(records: Iterable[tuple[dict[str, Any], int]], size_ms: int, tolerance_ms: int = 1000,
               horizon_ms: int = 600_000) -> dict[WindowKey, WindowFigures]:
     """records: (decoded JSON value, Kafka append time ms) in topic order; what the job would not
@@ -348,9 +357,7 @@ def aggregate(records: Iterable[tuple[dict[str, Any], int]], size_ms: int, toler
     windows = ExpectedWindows(size_ms, horizon_ms)
     for position, (record, appended_ms) in enumerate(records):
         job = as_job_reads(record)
-        if job is None or not job.countable:
-            continue
-        ts = event_time_ms(record, appended_ms, tolerance_ms)
-        key = WindowKey(window_start(ts, size_ms), job.category, job.brand, job.payment_method, job.currency)
-        windows.add(job.transaction_id, (ts, position, key, job.quantity, job.total))
+        counted = counted_copy(job, event_time_ms(record, appended_ms, tolerance_ms), position, size_ms) if job else None
+        if counted is not None:
+            windows.add(*counted)
     return windows.figures

@@ -14,6 +14,9 @@ class NoProgress:
     def update(self, step: str, phase: str, detail: str = "") -> None: ...
 
 
+NO_PROGRESS = NoProgress()  # the default where nobody watches (it holds no state)
+
+
 @dataclass
 class UpResult:
     seconds: float
@@ -33,6 +36,7 @@ class ServiceStatus:
     uptime_s: float | None = None
     rss_bytes: int = 0
     endpoint: str = ""
+    restarts: int = 0  # how often the runtime's restart policy brought it back after a crash
 
 
 @dataclass

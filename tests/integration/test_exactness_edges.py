@@ -160,10 +160,13 @@ def test_retries_at_once_and_after_the_window_closed_are_counted_once_under_load
 
 def test_a_sink_that_counts_a_retry_is_a_mismatch(stack, capsys):
     """validate's dedup is not decoration: a PostgreSQL row with the retry counted fails it."""
+    tamper = ("UPDATE sales_summary SET transaction_count = transaction_count + %s, revenue = revenue + %s"
+              " WHERE window_start = %s AND category = 'RetryNow'")
     with pg_connect(stack) as conn, conn.cursor() as cur:
-        cur.execute("UPDATE sales_summary SET transaction_count = transaction_count + 1, revenue = revenue + 3.5"
-                    " WHERE category = 'RetryNow' AND ctid = (SELECT ctid FROM sales_summary"
-                    " WHERE category = 'RetryNow' LIMIT 1)")
+        cur.execute("SELECT window_start FROM sales_summary WHERE category = 'RetryNow' LIMIT 1")
+        (window,) = cur.fetchone()
+        cur.execute(tamper, (1, Decimal("3.5"), window))
+        assert cur.rowcount == 1
     conn.close()
     try:
         code, report = validate_json(stack, capsys)
@@ -173,9 +176,7 @@ def test_a_sink_that_counts_a_retry_is_a_mismatch(stack, capsys):
         assert different["actual"]["transaction_count"] == different["expected"]["transaction_count"] + 1
     finally:
         with pg_connect(stack) as conn, conn.cursor() as cur:
-            cur.execute("UPDATE sales_summary SET transaction_count = transaction_count - 1, revenue = revenue - 3.5"
-                        " WHERE category = 'RetryNow' AND updated_at = (SELECT max(updated_at) FROM sales_summary"
-                        " WHERE category = 'RetryNow')")
+            cur.execute(tamper, (-1, Decimal("-3.5"), window))
         conn.close()
     assert_exact(stack, capsys)
 

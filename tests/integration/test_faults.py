@@ -13,8 +13,8 @@ from kafka import KafkaProducer
 
 from streamctl.exit_codes import ExitCode
 from streamctl.runtimes.local.runtime import LocalRuntime
-from tests.integration.stackutil import TEST_PORTS, Poster, cli, running_stack, settings_of, transaction
-from tests.integration.test_local_stack import topic_records
+from tests.integration.stackutil import TEST_PORTS, Poster, cli, running_stack, settings_of, transaction, wait_for
+from tests.integration.test_local_stack import restored_from, topic_records
 
 pytestmark = pytest.mark.integration
 
@@ -48,6 +48,61 @@ def test_kill_9_taskmanager_during_load_then_exact(stack, api, capsys):
     assert poster.statuses.get(201, 0) > 50
     assert cli(stack, "up") == ExitCode.OK  # brings the TaskManager back; the job restores its checkpoint
     assert_exact(stack, capsys, "120s")
+
+
+def test_the_watchdog_restarts_killed_services_without_up_and_status_counts_it(stack, api, capsys):
+    """The local runtime's restart policy: nobody runs `up`; the services come back by themselves."""
+    runtime = LocalRuntime(settings_of(stack))
+    killed = {}
+    with Poster(api, threads=2):
+        time.sleep(3)
+        for name in ("flink-taskmanager", "indexer"):
+            killed[name] = runtime.supervisor.record(name).pid
+            os.kill(killed[name], signal.SIGKILL)
+        wait_for(lambda: all((r := runtime.supervisor.record(n)) and r.pid != pid for n, pid in killed.items()),
+                 60, what="the watchdog to start the killed services again")
+    capsys.readouterr()
+    wait_for(lambda: cli(stack, "status", "--json") == ExitCode.OK, 90, interval_s=2, what="a healthy stack")
+    report = json.loads(_last_json(capsys, stack))
+    restarts = {s["name"]: s["restarts"] for s in report["services"]}
+    assert restarts["flink-taskmanager"] >= 1 and restarts["indexer"] >= 1 and restarts["kafka"] == 0
+    assert_exact(stack, capsys, "120s")
+
+
+def test_after_a_crash_of_the_whole_flink_cluster_the_job_resumes_from_its_newest_checkpoint(stack, api, capsys):
+    runtime = LocalRuntime(settings_of(stack))
+    with Poster(api, threads=2):
+        time.sleep(12)  # at least one checkpoint (every 5 s here)
+        for name in ("flink-jobmanager", "flink-taskmanager"):
+            os.kill(runtime.supervisor.record(name).pid, signal.SIGKILL)
+        time.sleep(2)
+    assert cli(stack, "up") == ExitCode.OK  # (or the watchdog, whichever comes first)
+    restored = restored_from(stack)
+    assert restored and restored["is_savepoint"] is False and "chk-" in restored["external_path"]
+    assert_exact(stack, capsys, "120s")
+
+
+def test_an_aggregate_elasticsearch_refuses_goes_to_the_dead_letters_and_indexing_goes_on(stack, capsys):
+    settings = settings_of(stack)
+    dead_letters = settings.stack_dir / "indexer" / "dead-letters.ndjson"
+    before = dead_letters.read_text().count("\n") if dead_letters.exists() else 0
+    producer = KafkaProducer(bootstrap_servers=f"127.0.0.1:{settings.ports.kafka}")
+    key = {"window_start": "2026-11-25T10:00:00", "category": "x", "brand": "y", "payment_method": "z",
+           "currency": "BRL"}
+    producer.send(settings.kafka.aggregates_topic, key=json.dumps(key).encode(),
+                  value=json.dumps({**key, "window_end": "not a date", "transaction_count": 1, "items_sold": 1,
+                                    "revenue": 1, "avg_ticket": 1}).encode())
+    producer.flush()
+    producer.close()
+    wait_for(lambda: dead_letters.exists() and dead_letters.read_text().count("\n") > before, 30,
+             what="the refused document in the dead letters")
+    assert "not a date" in dead_letters.read_text().splitlines()[-1] or "window_end" in dead_letters.read_text()
+
+
+def _last_json(capsys, stack) -> str:
+    capsys.readouterr()
+    cli(stack, "status", "--json")
+    return capsys.readouterr().out
 
 
 def test_kill_9_kafka_for_10_s_during_load_every_2xx_counted_once(stack, api, capsys):

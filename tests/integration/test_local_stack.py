@@ -383,10 +383,20 @@ def test_kafka_down_gives_503_then_up_recovers(stack, api):
     assert post_json(f"{api}/transaction", transaction())[0] == 201
 
 
+def restored_from(stack) -> dict:
+    """What the running job was restored from, as Flink's REST API reports it."""
+    rest = f"http://127.0.0.1:{TEST_PORTS['flink_rest']}"
+    status, body = get(f"{rest}/jobs/overview")
+    (job,) = [j for j in json.loads(body)["jobs"] if j["state"] == "RUNNING"]
+    status, body = get(f"{rest}/jobs/{job['jid']}/checkpoints")
+    return json.loads(body)["latest"]["restored"] or {}
+
+
 def test_down_leaves_nothing_then_up_keeps_data_then_purge(stack):
     settings = settings_of(stack)
     runtime = LocalRuntime(settings)
-    records = [runtime.supervisor.record(s.name) for s in services_only()]
+    records = [runtime.supervisor.record(name) for name in [s.name for s in services_only()] + ["watchdog"]]
+    assert all(records)
     pids = [p for r in records if r for p in [r.pid, *group_pids(r.pid)]]
     assert len(pids) >= len(records)
     with pg_connect(stack) as conn, conn.cursor() as cur:
@@ -404,6 +414,8 @@ def test_down_leaves_nothing_then_up_keeps_data_then_purge(stack):
     with pg_connect(stack) as conn, conn.cursor() as cur:
         cur.execute("SELECT count(*) FROM sales_summary")
         assert cur.fetchone()[0] >= rows_before
+    restored = restored_from(stack)
+    assert restored["is_savepoint"] is True and "savepoint" in restored["external_path"]
 
     assert cli(stack, "down", "--purge") == ExitCode.OK
     assert not settings.stack_dir.exists()

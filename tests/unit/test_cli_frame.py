@@ -114,3 +114,10 @@ def test_exposure_warning_names_the_unauthenticated_services():
     assert exposure_warning(Settings()) is None
     warning = exposure_warning(Settings(bind_address="0.0.0.0", expose=True))
     assert "kafka 9092" in warning and "elasticsearch 9200" in warning and "flink_rest 8081" in warning
+
+
+def test_status_with_services_down_exits_1(cli, tmp_path):
+    (tmp_path / "default").mkdir()
+    code, out, _ = cli("--state-dir", str(tmp_path), "status")
+    assert code == ExitCode.CHECK_FAILED
+    assert "stopped" in out and "Flink job: STOPPED" in out

@@ -265,3 +265,12 @@ def test_a_broken_compose_file_names_the_file_and_line(tmp_path):
     runtime = DockerRuntime(stack_settings(tmp_path, STREAMCTL_DOCKER_COMPOSE_FILE=str(broken)))
     with pytest.raises(ComposeError, match=r"compose.yaml line \d+ is not valid YAML"):
         runtime.project(Secrets("pw"))
+
+
+def test_a_kept_volume_whose_password_no_longer_matches_gets_a_hint():
+    from streamctl.runtimes.docker.engine import exit_hint
+
+    log = 'psycopg2.OperationalError: FATAL:  password authentication failed for user "streamctl"'
+    assert "down --purge" in exit_hint("init", 1, False, log)
+    assert "out-of-memory" in exit_hint("kafka", 137, False, "")
+    assert exit_hint("kafka", 1, False, "something else") == "see `streamctl logs kafka`"

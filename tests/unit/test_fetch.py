@@ -31,8 +31,9 @@ class Handler(http.server.BaseHTTPRequestHandler):
         pass
 
     def do_GET(self):
-        path = self.path.lstrip("/")
-        self.server.requests.append(path)
+        # As a proxy it is asked for absolute URIs (http://host/path); it serves them from its files.
+        path = self.path.split("://", 1)[1].split("/", 1)[1] if "://" in self.path else self.path.lstrip("/")
+        self.server.requests.append(self.path if "://" in self.path else path)
         if self.server.fail_first.get(path, 0) > 0:
             self.server.fail_first[path] -= 1
             self.send_response(503)
@@ -196,3 +197,22 @@ def test_cli_reports_mismatch_with_both_checksums(cli, mirror, tmp_path, monkeyp
     cached_file(cache, artifact).write_bytes(b"tampered")
     code, _, err = cli(*args, "--offline")
     assert code == 5 and "could not be fetched" in err
+
+
+def test_http_proxy_is_honoured_and_no_proxy_bypasses_it(mirror, tmp_path, monkeypatch):
+    import urllib.request
+
+    monkeypatch.setattr(urllib.request, "_opener", None)  # the default opener reads the proxy variables once
+    artifact = publish(mirror, "proxied", b"p" * 300)
+    for name in ("http_proxy", "HTTP_PROXY", "no_proxy", "NO_PROXY"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("HTTP_PROXY", f"http://127.0.0.1:{mirror.server_port}")
+    through_proxy = Fetcher(cache_dir=tmp_path, repository="http://repo.invalid/", backoff_seconds=0.01,
+                            retries=0)
+    assert through_proxy.fetch([artifact]).ok
+    assert mirror.requests == [f"http://repo.invalid/{artifact.repository_path}"]
+    cached_file(tmp_path, artifact).unlink()
+    monkeypatch.setenv("NO_PROXY", "repo.invalid")
+    direct = through_proxy.fetch([artifact])
+    assert not direct.ok  # repo.invalid does not resolve: it went direct, not through the proxy
+    assert len(mirror.requests) == 1

@@ -1,4 +1,5 @@
 """One module per command (or group of related commands); importing them registers them."""
 
-from streamctl.cli.commands import (bench, config_cmd, demo, fetch, images_cmd, load_cmd, pictures, stack,
-                                    validate_cmd)  # noqa: F401
+from streamctl.cli.commands import bench, config_cmd, demo, fetch, images_cmd, load_cmd, pictures, stack, validate_cmd
+
+__all__ = ["bench", "config_cmd", "demo", "fetch", "images_cmd", "load_cmd", "pictures", "stack", "validate_cmd"]

@@ -39,9 +39,9 @@ def demo(
     stdout.rule("3/3 validate")
     wait_s = settings.flink.window_seconds + settings.flink.watermark_delay_seconds + 60
     stdout.print(f"waiting for the last window to close (up to {wait_s} s), then comparing both sinks with the topic")
-    plan, notes = validation_plan(settings, wait_s)
+    checks, notes = validation_plan(settings, wait_s)
     notes += [n for n in [kibana_note(settings)] if n]
-    validation = validate(Endpoints.of(settings), plan, notes)
+    validation = validate(Endpoints.of(settings), checks, notes)
     render(validation)
     stdout.rule("where to look")
     for name, url in result.endpoints.items():

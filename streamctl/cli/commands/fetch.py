@@ -3,8 +3,7 @@ from __future__ import annotations
 import threading
 
 import typer
-from rich.progress import (BarColumn, DownloadColumn, Progress, TaskID, TextColumn, TimeRemainingColumn,
-                           TransferSpeedColumn)
+from rich.progress import BarColumn, DownloadColumn, Progress, TaskID, TextColumn, TimeRemainingColumn, TransferSpeedColumn
 
 from streamctl.artifacts.fetch import Fetcher, FetchReport
 from streamctl.artifacts.lock import Artifact, read_lock

@@ -6,7 +6,7 @@ import time
 from pathlib import Path
 
 import typer
-from rich.console import Group
+from rich.console import Group, RenderableType
 from rich.live import Live
 from rich.table import Table
 
@@ -47,8 +47,9 @@ def dashboard_view(data: DashboardData, stack_name: str) -> Group:
     pipeline.add_row("Flink job", f"[{colour}]{data.job_state}[/]")
     for lag in data.lags:
         pipeline.add_row(f"lag {lag.group} ({lag.topic})", f"{lag.lag:,}")
-    parts = [f"[bold]streamctl dashboard[/]: stack {stack_name}  [dim]{time.strftime('%H:%M:%S')}[/]",
-             revenue, payments, pipeline]
+    parts: list[RenderableType] = [
+        f"[bold]streamctl dashboard[/]: stack {stack_name}  [dim]{time.strftime('%H:%M:%S')}[/]", revenue, payments,
+        pipeline]
     if data.problems:
         parts.append(f"[red]{'; '.join(data.problems)}[/]")
     return Group(*parts)

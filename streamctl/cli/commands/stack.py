@@ -128,7 +128,8 @@ def status_tables(report: StackStatus, title: str, width: int) -> list[Table]:
         table.add_column(column, no_wrap=column != "detail", overflow="fold")
     for s in report.services:
         health = "[green]healthy[/]" if s.healthy else "[red]unhealthy[/]"
-        row = [s.name, s.state, health, str(s.pid or ""), _uptime(s.uptime_s),
+        state = f"{s.state}, {s.restarts} restart{'s' if s.restarts != 1 else ''}" if s.restarts else s.state
+        row = [s.name, state, health, str(s.pid or ""), _uptime(s.uptime_s),
                f"{s.rss_bytes / 2**20:.0f} MiB" if s.rss_bytes else ""]
         table.add_row(*row, *((s.endpoint, s.detail) if wide else ()))
     if wide:

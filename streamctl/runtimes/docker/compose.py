@@ -104,9 +104,9 @@ def _substitute(expression: str, variables: Mapping[str, str], where: str) -> st
             argument = interpolate(rest[len(operator):], variables, where)
             unset_or_empty = value is None or (operator.startswith(":") and value == "")
             if operator in (":-", "-"):
-                return argument if unset_or_empty else value
+                return argument if unset_or_empty or value is None else value
             if operator in (":?", "?"):
-                if unset_or_empty:
+                if unset_or_empty or value is None:
                     raise ComposeError(f"{where}: {name}: {argument or 'required variable is not set'}",
                                        hint=f"set {name}")
                 return value

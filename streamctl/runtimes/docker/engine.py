@@ -15,7 +15,7 @@ from typing import Callable, Iterator
 
 from streamctl.errors import PreflightError, ServiceUnavailable, StartupError, StreamctlError
 from streamctl.runtimes.docker.compose import COMPLETED, HEALTHY, STARTED, Project, Service
-from streamctl.runtimes.model import NoProgress, Progress
+from streamctl.runtimes.model import NO_PROGRESS, Progress
 
 LABEL_PROJECT = "com.streamctl.project"
 LABEL_SERVICE = "com.streamctl.service"
@@ -149,7 +149,7 @@ class Engine:
         return found
 
     # -- up -------------------------------------------------------------------------------------------
-    def up(self, progress: Progress = NoProgress()) -> UpReport:
+    def up(self, progress: Progress = NO_PROGRESS) -> UpReport:
         started = time.monotonic()
         report = UpReport()
         self._ensure_images(progress, report)
@@ -364,7 +364,8 @@ class Engine:
                 return "running"
             if health == "unhealthy":
                 log = (state.get("Health") or {}).get("Log") or [{}]
-                raise StartupError(f"{service.name} is unhealthy: its healthcheck failed {service.healthcheck.retries} times"
+                retries = service.healthcheck.retries if service.healthcheck else "several"
+                raise StartupError(f"{service.name} is unhealthy: its healthcheck failed {retries} times"
                                    f" (last output: {_short(log[-1].get('Output', '') or 'none', 200)})",
                                    details=self.tail(container_id), hint=f"see `streamctl logs {service.name}`")
             if time.monotonic() > deadline:
@@ -375,12 +376,9 @@ class Engine:
 
     def _exited(self, service: Service, container_id: str, state: dict) -> StartupError:
         code = state.get("ExitCode")
-        hint = f"see `streamctl logs {service.name}`"
-        if state.get("OOMKilled") or code == 137:
-            hint = ("exit 137 is a SIGKILL, usually the kernel's out-of-memory killer: give Docker more memory, "
-                    "or lower this service's heap/memory settings")
-        return StartupError(f"{service.name} exited with code {code} while starting", details=self.tail(container_id),
-                            hint=hint)
+        log = self.tail(container_id)
+        return StartupError(f"{service.name} exited with code {code} while starting", details=log,
+                            hint=exit_hint(service.name, code, bool(state.get("OOMKilled")), log))
 
     def tail(self, container_id: str, lines: int = LOG_LINES) -> str:
         try:
@@ -389,7 +387,7 @@ class Engine:
             return ""
 
     # -- down -----------------------------------------------------------------------------------------
-    def down(self, purge: bool = False, progress: Progress = NoProgress()) -> list[tuple[str, str]]:
+    def down(self, purge: bool = False, progress: Progress = NO_PROGRESS) -> list[tuple[str, str]]:
         results = []
         for info in sorted(self.containers().values(), key=lambda c: -c.order):
             progress.update(info.service, "stopping")
@@ -440,3 +438,14 @@ def _argv(value):
     if value is None:
         return None
     return list(value) if isinstance(value, tuple) else value
+
+
+def exit_hint(service: str, code: int | None, oom_killed: bool, log: str) -> str:
+    """What to do about a container that exited while starting, from what its log says."""
+    if oom_killed or code == 137:
+        return ("exit 137 is a SIGKILL, usually the kernel's out-of-memory killer: give Docker more memory, "
+                "or lower this service's heap/memory settings")
+    if "password authentication failed" in log:
+        return ("the PostgreSQL volume was created with another password than this state directory's secrets.json "
+                "(the state directory was deleted without `down --purge`): `streamctl down --purge` starts afresh")
+    return f"see `streamctl logs {service}`"

@@ -103,7 +103,7 @@ def build_local_images(client, cache_dir: Path, flink_home: Path, es_distributio
             progress(tag, "built")
             return tag
 
-        def from_dir(name: str, tag: str, fill: Callable[[Path], None] = lambda ctx: None) -> str:
+        def from_dir(name: str, tag: str, fill: Callable[[Path], object] = lambda ctx: None) -> str:
             def build() -> None:
                 context = work / name
                 copy_tree(LOCAL_DOCKERFILES / name, context)

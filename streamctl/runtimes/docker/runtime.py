@@ -32,7 +32,7 @@ from streamctl.runtimes.local.base import LocalContext
 from streamctl.runtimes.local.flink import FlinkCluster, flink_home
 from streamctl.runtimes.local.java import find_java
 from streamctl.runtimes.local.preflight import port_free, port_holder
-from streamctl.runtimes.model import NoProgress, Progress, ServiceStatus, StackStatus, UpResult
+from streamctl.runtimes.model import NO_PROGRESS, Progress, ServiceStatus, StackStatus, UpResult
 from streamctl.secrets import Secrets
 
 LAST_SAVEPOINT = "last-savepoint"
@@ -138,7 +138,7 @@ class DockerRuntime:
         return LocalContext(self.settings, find_java(self.settings.java_home), secrets, None)
 
     # -- up -------------------------------------------------------------------------------------------
-    def up(self, progress: Progress = NoProgress(), fetch: Callable[[], None] | None = None) -> UpResult:
+    def up(self, progress: Progress = NO_PROGRESS, fetch: Callable[[], None] | None = None) -> UpResult:
         started_at = time.monotonic()
         client = connect()
         find_java(self.settings.java_home)  # the job is compiled and submitted from this machine
@@ -205,7 +205,7 @@ class DockerRuntime:
         return detail
 
     # -- down -----------------------------------------------------------------------------------------
-    def down(self, purge: bool = False, progress: Progress = NoProgress()) -> list[tuple[str, str]]:
+    def down(self, purge: bool = False, progress: Progress = NO_PROGRESS) -> list[tuple[str, str]]:
         client = connect()
         engine = Engine(client, Project(self.project_name, {}), self.stack_dir / "docker")
         results = []
@@ -261,7 +261,8 @@ class DockerRuntime:
                 started = datetime.fromisoformat(state["StartedAt"][:26].rstrip("Z") + "+00:00")
                 uptime = time.time() - started.timestamp()
             services.append(ServiceStatus(name, state["Status"], ok, detail, state.get("Pid") or None, uptime,
-                                          self._memory(client, info) if state["Running"] else 0, endpoint))
+                                          self._memory(client, info) if state["Running"] else 0, endpoint,
+                                          int(info.get("RestartCount", 0))))
         endpoints = Endpoints.of(self.settings)
         try:
             job = provision.find_job(endpoints.flink_url)

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import fcntl
 import os
 import shutil
+import sys
 import time
 from pathlib import Path
 from typing import Callable, Iterator
@@ -12,13 +15,13 @@ from typing import Callable, Iterator
 from streamctl import provision
 from streamctl.artifacts.fetch import Fetcher
 from streamctl.artifacts.lock import read_lock
-from streamctl.config import Settings
+from streamctl.config import Settings, settings_yaml
 from streamctl.errors import ServiceUnavailable, StartupError, StreamctlError
 from streamctl.kafka_info import lag_report
 from streamctl.parallel import run_graph
 from streamctl.paths import LOCK_FILE
 from streamctl.runtimes.flink_job import JobSubmitter
-from streamctl.runtimes.local import preflight
+from streamctl.runtimes.local import preflight, watchdog
 from streamctl.runtimes.local.base import LocalContext, LocalService
 from streamctl.runtimes.local.elasticsearch import Elasticsearch
 from streamctl.runtimes.local.flink import FlinkCluster, FlinkJobManager, FlinkTaskManager, flink_home
@@ -26,8 +29,8 @@ from streamctl.runtimes.local.java import find_java
 from streamctl.runtimes.local.kafka import Kafka
 from streamctl.runtimes.local.postgres import Postgres, find_postgres_bin
 from streamctl.runtimes.local.python_apps import Indexer, Producer
-from streamctl.runtimes.model import NoProgress, Progress, ServiceStatus, StackStatus, UpResult
 from streamctl.runtimes.local.supervisor import RunAs, Supervisor, group_pids, rss_bytes
+from streamctl.runtimes.model import NO_PROGRESS, Progress, ServiceStatus, StackStatus, UpResult
 from streamctl.secrets import Secrets
 from streamctl.services import STACK, TASK, ServiceSpec, services_only, stop_order
 
@@ -35,6 +38,18 @@ SERVICE_CLASSES: dict[str, type[LocalService]] = {
     cls.name: cls for cls in (Postgres, Kafka, Elasticsearch, FlinkJobManager, FlinkTaskManager, Producer, Indexer)
 }
 LAST_SAVEPOINT = "last-savepoint"
+
+
+@contextlib.contextmanager
+def stack_lock(stack_dir: Path, wait: bool):
+    """One `up` at a time per stack: the CLI's and the watchdog's must not start a service twice."""
+    stack_dir.mkdir(parents=True, exist_ok=True)
+    with (stack_dir / "up.lock").open("a") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX if wait else fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise watchdog.StackBusy() from None
+        yield
 
 
 class LocalRuntime:
@@ -72,7 +87,30 @@ class LocalRuntime:
             fetch()
         return self._run_as()
 
-    def up(self, progress: Progress = NoProgress(), fetch: Callable[[], None] | None = None) -> UpResult:
+    def up(self, progress: Progress = NO_PROGRESS, fetch: Callable[[], None] | None = None,
+           restart: bool = False) -> UpResult:
+        """Start what is not running. `restart`: the watchdog's call, which does not wait for another
+        `up` (StackBusy) and does not start a second watchdog."""
+        with stack_lock(self.stack_dir, wait=not restart):
+            result = self._up(progress, fetch)
+            if not restart:
+                self._ensure_watchdog()
+            return result
+
+    def crashed(self) -> list[str]:
+        """Services that are down without having been stopped on purpose."""
+        return [s.name for s in services_only()
+                if self.supervisor.record(s.name) is None and not self.supervisor.held(s.name)]
+
+    def _ensure_watchdog(self) -> None:
+        if self.supervisor.record(watchdog.NAME) is not None:
+            return
+        snapshot = self.stack_dir / "settings.yaml"
+        snapshot.write_text(settings_yaml(self.settings))
+        self.supervisor.start(watchdog.NAME, [sys.executable, "-m", "streamctl.runtimes.local.watchdog",
+                                              "--settings", str(snapshot)], dict(os.environ), self.stack_dir)
+
+    def _up(self, progress: Progress, fetch: Callable[[], None] | None) -> UpResult:
         started_at = time.monotonic()
         run_as = self.preflight(fetch)
         self.stack_dir.mkdir(parents=True, exist_ok=True)
@@ -115,6 +153,7 @@ class LocalRuntime:
             launch = service.launch()
             progress.update(name, "starting")
             record = self.supervisor.start(name, launch.argv, launch.env, launch.cwd, launch.run_as)
+        assert record is not None
         progress.update(name, "waiting", "already running" if already else "")
         deadline = time.monotonic() + service.start_timeout_s
         detail = ""
@@ -181,8 +220,9 @@ class LocalRuntime:
                 shutil.rmtree(job_dir, ignore_errors=True)
 
     # -- down ----------------------------------------------------------------------------------------
-    def down(self, purge: bool = False, progress: Progress = NoProgress()) -> list[tuple[str, str]]:
+    def down(self, purge: bool = False, progress: Progress = NO_PROGRESS) -> list[tuple[str, str]]:
         results: list[tuple[str, str]] = []
+        self.supervisor.stop(watchdog.NAME, timeout_s=15)  # first: it would restart what down stops
         if self.supervisor.record("flink-jobmanager"):
             results.append(("flink-job", self._savepoint_job(progress)))
         ctx = None
@@ -224,11 +264,13 @@ class LocalRuntime:
     def status(self) -> StackStatus:
         ctx = self.context()
         services = []
+        restarts = watchdog.read_restarts(self.supervisor.run_dir)
         for spec in services_only():
             service = self.service(ctx, spec.name)
             record = self.supervisor.record(spec.name)
             if record is None:
-                services.append(ServiceStatus(spec.name, "stopped", False, "not running", endpoint=service.endpoint()))
+                services.append(ServiceStatus(spec.name, "stopped", False, "not running", endpoint=service.endpoint(),
+                                              restarts=restarts.get(spec.name, 0)))
                 continue
             try:
                 ok, detail = service.ready()
@@ -237,7 +279,7 @@ class LocalRuntime:
             services.append(ServiceStatus(spec.name, "running", ok, detail, record.pid,
                                           time.time() - record.started_at,
                                           sum(rss_bytes(p) for p in group_pids(record.pid) or [record.pid]),
-                                          service.endpoint()))
+                                          service.endpoint(), restarts.get(spec.name, 0)))
         job_state = "UNKNOWN"
         if self.supervisor.record("flink-jobmanager"):
             try:

@@ -81,6 +81,13 @@ class Supervisor:
     def log_file(self, name: str) -> Path:
         return self.log_dir / f"{name}.log"
 
+    def held_file(self, name: str) -> Path:
+        return self.run_dir / f"{name}.held"
+
+    def held(self, name: str) -> bool:
+        """Stopped on purpose (stop() was called): the watchdog leaves it down until the next start."""
+        return self.held_file(name).exists()
+
     def record(self, name: str) -> ProcessRecord | None:
         """The recorded process if it is still alive; a stale pid file is removed."""
         path = self.pid_file(name)
@@ -99,6 +106,7 @@ class Supervisor:
               run_as: RunAs | None = None) -> ProcessRecord:
         self.run_dir.mkdir(parents=True, exist_ok=True)
         self.log_dir.mkdir(parents=True, exist_ok=True)
+        self.held_file(name).unlink(missing_ok=True)
         log = self.log_file(name).open("ab")
         log.write(f"\n--- streamctl: starting {name} at {time.strftime('%Y-%m-%d %H:%M:%S')} ---\n".encode())
         log.flush()
@@ -130,6 +138,8 @@ class Supervisor:
         record = self.record(name)
         if record is None:
             return "not running"
+        if self.run_dir.is_dir():
+            self.held_file(name).touch()
         try:
             os.kill(record.pid, stop_signal)
         except ProcessLookupError:
