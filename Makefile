@@ -7,7 +7,7 @@ PYTEST_ARGS ?=
 # `make demo RUNTIME=docker` (official images pulled) or RUNTIME=auto chooses otherwise.
 RUNTIME ?= local
 
-.PHONY: setup system-deps demo test unit bench lock clean
+.PHONY: setup system-deps demo test unit lint bench lock clean
 
 $(BIN)/streamctl: pyproject.toml
 	@command -v $(PYTHON) >/dev/null || { echo "error: $(PYTHON) not found; streamctl needs Python 3.11 (apache-flink 1.20 has wheels only up to 3.11)"; exit 3; }
@@ -27,10 +27,15 @@ setup: system-deps $(BIN)/streamctl
 demo: setup
 	$(BIN)/streamctl demo --runtime $(RUNTIME)
 
-test: setup
+test: setup lint
 	@bash .ci/system-deps.sh --test
 	@bash .ci/docker-engine.sh start
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# Zero findings on streamctl/ (rules in pyproject.toml).
+lint: $(BIN)/streamctl
+	$(BIN)/ruff check streamctl
+	$(BIN)/mypy streamctl
 
 unit: $(BIN)/streamctl
 	$(BIN)/python -m pytest tests/unit $(PYTEST_ARGS)
