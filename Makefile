@@ -9,11 +9,13 @@ RUNTIME ?= local
 
 .PHONY: setup system-deps demo test unit lint bench lock clean
 
-$(BIN)/streamctl: pyproject.toml
+# Every Python package from requirements.lock, each file checked against its sha256 (make lock writes it).
+$(BIN)/streamctl: pyproject.toml requirements.lock
 	@command -v $(PYTHON) >/dev/null || { echo "error: $(PYTHON) not found; streamctl needs Python 3.11 (apache-flink 1.20 has wheels only up to 3.11)"; exit 3; }
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade "pip>=23"
-	$(BIN)/pip install -q -e ".[test]"
+	$(BIN)/pip install -q --require-hashes -r requirements.lock
+	$(BIN)/pip install -q --no-deps -e .
 	touch $@
 
 # Machine packages: Java 17 and PostgreSQL server binaries for the local runtime. Installed when
@@ -49,9 +51,13 @@ bench: setup
 	$(BIN)/streamctl bench validate
 	$(BIN)/streamctl bench startup
 
-# Maintainers: let Maven resolve every role's closure again and rewrite connectors.lock.
+# Maintainers: let Maven resolve every role's closure again and rewrite connectors.lock; let
+# pip-compile pin the Python packages again, with hashes, into requirements.lock.
 lock: $(BIN)/streamctl
 	$(BIN)/python -m streamctl.artifacts.lockgen
+	$(BIN)/pip install -q pip-tools
+	$(BIN)/pip-compile --quiet --generate-hashes --allow-unsafe --no-emit-find-links --extra test --strip-extras \
+		--output-file requirements.lock pyproject.toml
 
 clean:
 	rm -rf $(VENV) .pytest_cache build *.egg-info
