@@ -260,3 +260,25 @@ def test_validate_reads_the_running_jobs_rules_not_todays_settings(stack, capsys
     assert report["job"]["window_seconds"] == WINDOW_S and report["job"]["dedup_minutes"] == 10
     assert any("window_seconds = 10" in note and "settings now say 30" in note for note in report["notes"])
 
+
+
+def test_a_second_stack_with_other_ports_runs_beside_this_one(stack, api, capsys):
+    """`--stack NAME` with other ports: its own processes, data and verdict; the first stack untouched."""
+    other_ports = {name: port + 1000 for name, port in TEST_PORTS.items()}
+    config = yaml.safe_load(stack.read_text())
+    second = stack.parent / "second.yaml"
+    second.write_text(yaml.safe_dump({**config, "stack_name": "it-second", "ports": other_ports}))
+    try:
+        assert cli(second, "up", "--runtime", "local") == ExitCode.OK
+        first_runtime, second_runtime = LocalRuntime(settings_of(stack)), LocalRuntime(settings_of(second))
+        assert first_runtime.supervisor.record("kafka").pid != second_runtime.supervisor.record("kafka").pid
+        assert post_json(f"http://127.0.0.1:{other_ports['producer']}/transaction",
+                         transaction(category="SecondStack"))[0] == 201
+        assert post_json(f"{api}/transaction", transaction(category="FirstStack"))[0] == 201
+        code, report = validate_json(second, capsys, "--wait", "60s")
+        assert code == ExitCode.OK and report["topic"]["transactions"] == 1, report
+        assert_exact(stack, capsys)
+        assert sink_counts(stack, "SecondStack") == (0, 0)
+    finally:
+        assert cli(second, "down", "--purge") == ExitCode.OK
+    assert cli(stack, "status") == ExitCode.OK
