@@ -375,6 +375,14 @@ class ValidationPlan:
                 "event_time_tolerance_ms": self.event_time_tolerance_ms, "dedup_minutes": self.dedup_minutes}
 
 
+def unjudged_windows(by_key: list[dict[WindowKey, Any]], by_start: list[dict[int, Any]],
+                     settled_start: Callable[[int], bool]) -> list[int]:
+    """Window starts not judged yet: any window the topic or a sink has a row for that is not settled.
+    A sink row beyond the watermark counts too: it is not judged, so the verdict cannot be EXACT."""
+    starts = {key.window_start_ms for rows in by_key for key in rows} | {start for rows in by_start for start in rows}
+    return sorted(start for start in starts if not settled_start(start))
+
+
 PRODUCER_SILENT_MS = 10_000  # heartbeats come every second; ten without one means the producer is stopped
 
 
@@ -430,8 +438,7 @@ def validate(endpoints: Endpoints, plan: ValidationPlan, notes: list[str] | None
             sinks = [compare("postgres", expected, postgres, settled),
                      compare("elasticsearch", expected, elastic, settled, doubled=doubled),
                      compare("rejected_summary", expected_set_aside, set_aside, settled_start, window_start_json)]
-            pending = sorted({k.window_start_ms for k in expected if not settled(k)}
-                             | {start for start in expected_set_aside if not settled_start(start)})
+            pending = unjudged_windows([expected, postgres, elastic], [expected_set_aside, set_aside], settled_start)
             reasons = inconclusive_reasons(scanner, pending, watermark,
                                            lambda: http_ok(f"{endpoints.producer_url}/health", 2)[0])
             done = all(s.exact for s in sinks) and not reasons

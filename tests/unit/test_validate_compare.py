@@ -69,3 +69,14 @@ def test_history_reader_takes_the_last_aggregated_row(tmp_path):
                                                                                               60)
     assert snap.failure_ratio == pytest.approx(3 / 240)
     assert read_history(tmp_path / "missing.csv", 0.0) is None
+
+
+def test_a_sink_row_beyond_the_watermark_is_not_judged_so_it_is_pending():
+    from streamctl.validate import unjudged_windows
+
+    expected = {key(0): Row.expected(WindowFigures(1, 1, Decimal("1.00")))}
+    postgres = {key(0): Row(1, 1, Decimal("1.00"), Decimal("1.00")),
+                key(50 * W, "Future"): Row(1, 1, Decimal("1.00"), Decimal("1.00"))}  # no record in the topic
+    settled = lambda start: start < 5 * W  # noqa: E731
+    assert unjudged_windows([expected, postgres, {}], [{}, {7 * W: object()}], settled) == [7 * W, 50 * W]
+    assert unjudged_windows([expected], [{}], settled) == []
