@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import ipaddress
 import os
+import re
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -319,6 +320,8 @@ def load_settings(
 
 
 UNAUTHENTICATED = ("kafka", "flink_rest", "elasticsearch", "producer")
+KAFKA_TOPIC_RE = re.compile(r"[a-zA-Z0-9._-]{1,249}")  # what the broker accepts
+INDEX_RE = re.compile(r"[a-z0-9.][a-z0-9._+-]{0,254}")  # what Elasticsearch accepts, ASCII only
 
 
 def _validate_bind_address(settings: Settings) -> None:
@@ -370,6 +373,15 @@ def _validate(settings: Settings) -> None:
     ):
         if not low <= value <= high:
             raise ConfigError(f"{key} must be between {low} and {high}, got {value}", hint=f"fix {key}")
+    for setting, name, rule, allowed in (
+        ("kafka.topic", settings.kafka.topic, KAFKA_TOPIC_RE, "letters, digits, '.', '_' and '-', at most 249"),
+        ("kafka.aggregates_topic", settings.kafka.aggregates_topic, KAFKA_TOPIC_RE,
+         "letters, digits, '.', '_' and '-', at most 249"),
+        ("elasticsearch.index", settings.elasticsearch.index, INDEX_RE,
+         "lower-case letters, digits, '.', '_', '-' and '+', not starting with '-', '_' or '+', at most 255"),
+    ):
+        if not rule.fullmatch(name) or name in (".", ".."):
+            raise ConfigError(f"{setting} {name!r} is not a valid name: {allowed}", hint=f"fix {setting}")
     if not settings.stack_name.replace("-", "").replace("_", "").isalnum():
         raise ConfigError(
             f"stack_name {settings.stack_name!r} may hold only letters, digits, - and _", hint="fix stack_name"

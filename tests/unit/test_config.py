@@ -4,6 +4,7 @@ import json
 from pathlib import Path
 
 import pytest
+import yaml
 
 from streamctl.config import Settings, env_name, load_settings, setting_names
 from streamctl.errors import ConfigError
@@ -123,3 +124,25 @@ def test_out_of_range_settings_name_the_key_value_and_range(tmp_path, key, value
     path.write_text(f"{section}:\n  {name}: {value}\n")
     with pytest.raises(ConfigError, match=rf"{key} must be between .* got {value}"):
         load_settings(config_file=path, env={})
+
+
+@pytest.mark.parametrize("section, name, value", [
+    ("kafka", "topic", "my topic"), ("kafka", "topic", "t" * 250), ("kafka", "aggregates_topic", "a/b"),
+    ("kafka", "topic", ".."), ("elasticsearch", "index", "Upper"), ("elasticsearch", "index", "_hidden"),
+    ("elasticsearch", "index", "a*b"),
+])
+def test_names_the_broker_or_elasticsearch_would_refuse_are_config_errors(tmp_path, section, name, value):
+    path = tmp_path / "streamctl.yaml"
+    path.write_text(yaml.safe_dump({section: {name: value}}))
+    with pytest.raises(ConfigError, match=rf"{section}.{name} .* is not a valid name"):
+        load_settings(config_file=path, env={})
+
+
+@pytest.mark.parametrize("section, name, value", [
+    ("kafka", "topic", "edges-silent-1a2b3c4d"), ("kafka", "topic", "bench.validate_1"),
+    ("elasticsearch", "index", "transactions-aggregated"),
+])
+def test_ordinary_names_are_accepted(tmp_path, section, name, value):
+    path = tmp_path / "streamctl.yaml"
+    path.write_text(yaml.safe_dump({section: {name: value}}))
+    assert getattr(getattr(load_settings(config_file=path, env={}), section), name) == value
