@@ -57,6 +57,24 @@ def running_stack(name: str, window_seconds: int = 10):
         shutil.rmtree(config.parent, ignore_errors=True)
 
 
+def validate_json(config: Path, capsys, *args: str) -> tuple[int, dict]:
+    """`streamctl validate --json` in-process: its exit status and its report."""
+    capsys.readouterr()
+    code = cli(config, "validate", "--json", *args)
+    return code, json.loads(capsys.readouterr().out)
+
+
+def assert_exact(config: Path, capsys, wait: str = "90s") -> dict:
+    """validate says EXACT: every window judged, all three sinks compared, nothing pending."""
+    from streamctl.exit_codes import ExitCode
+
+    code, report = validate_json(config, capsys, "--wait", wait)
+    assert code == ExitCode.OK, json.dumps(report)[:4000]
+    assert report["verdict"] == "exact" and report["pending_windows"] == [] and report["inconclusive"] == []
+    assert set(report["sinks"]) == {"postgres", "elasticsearch", "rejected_summary"}
+    return report
+
+
 def settings_of(config: Path) -> Settings:
     return load_settings(config_file=config, env={})
 

@@ -16,7 +16,7 @@ from streamctl.pipeline.contract import MAX_MONEY, format_event_time
 from streamctl.runtimes.local.runtime import LocalRuntime
 from streamctl.waits import http_json
 from tests.integration.stackutil import (
-    TEST_PORTS, Poster, cli, post_json, running_stack, settings_of, transaction,
+    TEST_PORTS, Poster, assert_exact, cli, post_json, running_stack, settings_of, transaction, validate_json,
 )
 from tests.integration.test_local_stack import pg_connect
 
@@ -33,20 +33,6 @@ def stack():
 @pytest.fixture(scope="module")
 def api(stack):
     return f"http://127.0.0.1:{TEST_PORTS['producer']}"
-
-
-def validate_json(stack, capsys, *args: str) -> tuple[int, dict]:
-    capsys.readouterr()
-    code = cli(stack, "validate", "--json", *args)
-    return code, json.loads(capsys.readouterr().out)
-
-
-def assert_exact(stack, capsys, wait: str = "90s") -> dict:
-    code, report = validate_json(stack, capsys, "--wait", wait)
-    assert code == ExitCode.OK, json.dumps(report)[:4000]
-    assert report["verdict"] == "exact" and report["pending_windows"] == [] and report["inconclusive"] == []
-    assert set(report["sinks"]) == {"postgres", "elasticsearch", "rejected_summary"}
-    return report
 
 
 def job_exceptions(stack) -> tuple[str, int]:

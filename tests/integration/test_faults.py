@@ -13,7 +13,9 @@ from kafka import KafkaProducer
 
 from streamctl.exit_codes import ExitCode
 from streamctl.runtimes.local.runtime import LocalRuntime
-from tests.integration.stackutil import TEST_PORTS, Poster, cli, running_stack, settings_of, transaction, wait_for
+from tests.integration.stackutil import (
+    TEST_PORTS, Poster, assert_exact, cli, running_stack, settings_of, transaction, wait_for,
+)
 from tests.integration.test_local_stack import restored_from, topic_records
 
 pytestmark = pytest.mark.integration
@@ -28,15 +30,6 @@ def stack():
 @pytest.fixture(scope="module")
 def api(stack):
     return f"http://127.0.0.1:{TEST_PORTS['producer']}"
-
-
-def assert_exact(stack, capsys, wait="90s") -> dict:
-    capsys.readouterr()
-    code = cli(stack, "validate", "--wait", wait, "--json")
-    report = json.loads(capsys.readouterr().out)
-    assert code == ExitCode.OK, json.dumps(report)[:3000]
-    assert report["verdict"] == "exact" and report["pending_windows"] == []
-    return report
 
 
 def test_kill_9_taskmanager_during_load_then_exact(stack, api, capsys):
