@@ -63,6 +63,16 @@ class KafkaSettings:
     aggregates_topic: str = "sales-aggregated"
     partitions: int = 4
     heap_mb: int = 384
+    brokers: int = 1  # local runtime: KRaft nodes (broker and controller each); broker N listens on port + 10*(N-1)
+    replication_factor: int = 0  # 0: min(3, brokers)
+    min_insync_replicas: int = 0  # 0: replication_factor - 1 (at least 1)
+    security: str = "plaintext"  # local runtime: plaintext | sasl_ssl (a generated CA, SCRAM-SHA-512)
+
+    def replication(self) -> int:
+        return self.replication_factor or min(3, self.brokers)
+
+    def min_isr(self) -> int:
+        return self.min_insync_replicas or max(1, self.replication() - 1)
 
 
 @dataclass
@@ -74,6 +84,11 @@ class FlinkSettings:
     dedup_minutes: int = 10  # a retry of a transaction id within this many minutes is counted once
     jobmanager_memory_mb: int = 768
     taskmanager_memory_mb: int = 1152
+    taskmanagers: int = 1  # local runtime: TaskManager processes
+    slots_per_taskmanager: int = 0  # 0: enough for the parallelism, spread over the TaskManagers
+
+    def slots(self) -> int:
+        return self.slots_per_taskmanager or -(-self.parallelism // self.taskmanagers)
 
 
 @dataclass
@@ -132,9 +147,55 @@ class DockerSettings:
 
 
 @dataclass
+class ExternalKafka:
+    bootstrap_servers: str = ""  # host:port,host:port
+    security_protocol: str = "PLAINTEXT"  # PLAINTEXT | SSL | SASL_PLAINTEXT | SASL_SSL
+    sasl_mechanism: str = ""  # SCRAM-SHA-512 | SCRAM-SHA-256 | PLAIN
+    username: str = ""
+    password_env: str = ""  # the name of an environment variable holding the password
+    password_file: str = ""  # or a file holding it (never the password itself in this file)
+    ca_file: str = ""  # PEM; empty: the system's trust store
+    min_replication: int = 3  # topics replicated fewer times are refused ...
+    allow_low_replication: bool = False  # ... unless this says so
+
+
+@dataclass
+class ExternalFlink:
+    rest_url: str = ""  # a Flink 1.20 session cluster's REST address
+    savepoint_dir: str = ""  # as the cluster sees it; empty: the cluster's state.savepoints.dir
+    ship_connectors: bool = True  # send the locked connector jars with the job (the cluster's lib/ lacks them)
+
+
+@dataclass
+class ExternalPostgres:
+    dsn: str = ""  # postgresql://user@host:5432/database?sslmode=verify-full&sslrootcert=/ca.pem, no password
+    password_env: str = ""
+    password_file: str = ""
+
+
+@dataclass
+class ExternalElasticsearch:
+    url: str = ""
+    username: str = ""
+    password_env: str = ""
+    password_file: str = ""
+    ca_file: str = ""
+
+
+@dataclass
+class ExternalSettings:
+    """`runtime: external`: clusters streamctl did not create; it runs only the producer and the indexer."""
+
+    kafka: ExternalKafka = field(default_factory=ExternalKafka)
+    flink: ExternalFlink = field(default_factory=ExternalFlink)
+    postgres: ExternalPostgres = field(default_factory=ExternalPostgres)
+    elasticsearch: ExternalElasticsearch = field(default_factory=ExternalElasticsearch)
+
+
+@dataclass
 class Settings:
     stack_name: str = "default"
-    runtime: str = "auto"  # auto | local | docker
+    runtime: str = "auto"  # auto | local | docker | external
     bind_address: str = "127.0.0.1"
     expose: bool = False  # binding beyond loopback must be asked for: Kafka, Flink and Elasticsearch have no auth
     state_dir: Path = field(default_factory=_default_state_home)
@@ -150,6 +211,7 @@ class Settings:
     producer: ProducerSettings = field(default_factory=ProducerSettings)
     load: LoadSettings = field(default_factory=LoadSettings)
     docker: DockerSettings = field(default_factory=DockerSettings)
+    external: ExternalSettings = field(default_factory=ExternalSettings)
     sources: dict[str, str] = field(default_factory=dict, repr=False, compare=False, metadata={"internal": True})
 
     @property
@@ -319,6 +381,15 @@ def load_settings(
     return settings
 
 
+KAFKA_SECURITY = ("plaintext", "sasl_ssl")
+RUNTIMES = ("auto", "local", "docker", "external")
+
+
+def broker_ports(settings: Settings, n: int) -> tuple[int, int]:
+    """(client port, controller port) of local broker n (1-based): the first's plus 10 per broker."""
+    return settings.ports.kafka + 10 * (n - 1), settings.ports.kafka_controller + 10 * (n - 1)
+
+
 UNAUTHENTICATED = ("kafka", "flink_rest", "elasticsearch", "producer")
 KAFKA_TOPIC_RE = re.compile(r"[a-zA-Z0-9._-]{1,249}")  # what the broker accepts
 INDEX_RE = re.compile(r"[a-z0-9.][a-z0-9._+-]{0,254}")  # what Elasticsearch accepts, ASCII only
@@ -348,12 +419,16 @@ def exposure_warning(settings: Settings) -> str | None:
 
 def _validate(settings: Settings) -> None:
     _validate_bind_address(settings)
-    if settings.runtime not in {"auto", "local", "docker"}:
-        raise ConfigError(f"runtime must be auto, local or docker, got {settings.runtime!r}", hint="fix runtime")
+    if settings.runtime not in RUNTIMES:
+        raise ConfigError(f"runtime must be {', '.join(RUNTIMES)}, got {settings.runtime!r}", hint="fix runtime")
     ports = dataclasses.asdict(settings.ports)
     for name, port in ports.items():
         if not 1 <= port <= 65535:
             raise ConfigError(f"ports.{name} must be between 1 and 65535, got {port}", hint=f"fix ports.{name}")
+    kafka = settings.kafka
+    for n in range(2, kafka.brokers + 1):  # the further brokers' ports, derived from the first's
+        ports[f"kafka (broker {n})"] = broker_ports(settings, n)[0]
+        ports[f"kafka_controller (broker {n})"] = broker_ports(settings, n)[1]
     seen: dict[int, str] = {}
     for name, port in ports.items():
         if port in seen:
@@ -369,10 +444,25 @@ def _validate(settings: Settings) -> None:
         ("flink.dedup_minutes", settings.flink.dedup_minutes, 1, 1440),
         ("flink.checkpoint_interval_seconds", settings.flink.checkpoint_interval_seconds, 1, 3600),
         ("producer.workers", settings.producer.workers, 1, 64),
+        ("kafka.brokers", kafka.brokers, 1, 9),
+        ("kafka.replication_factor", kafka.replication_factor, 0, 32767),
+        ("kafka.min_insync_replicas", kafka.min_insync_replicas, 0, 32767),
+        ("flink.taskmanagers", settings.flink.taskmanagers, 1, 16),
+        ("flink.slots_per_taskmanager", settings.flink.slots_per_taskmanager, 0, 256),
         ("load.max_failure_ratio", settings.load.max_failure_ratio, 0, 1),
     ):
         if not low <= value <= high:
             raise ConfigError(f"{key} must be between {low} and {high}, got {value}", hint=f"fix {key}")
+    if kafka.security not in KAFKA_SECURITY:
+        raise ConfigError(f"kafka.security must be {' or '.join(KAFKA_SECURITY)}, got {kafka.security!r}",
+                          hint="fix kafka.security")
+    flink = settings.flink
+    if flink.slots() * flink.taskmanagers < flink.parallelism:
+        raise ConfigError(f"{flink.taskmanagers} TaskManager(s) x {flink.slots()} slots cannot run parallelism"
+                          f" {flink.parallelism}", hint="raise flink.slots_per_taskmanager or flink.taskmanagers")
+    if kafka.min_isr() > kafka.replication():
+        raise ConfigError(f"kafka.min_insync_replicas {kafka.min_isr()} is above the replication factor"
+                          f" {kafka.replication()}: no write could be acknowledged", hint="lower kafka.min_insync_replicas")
     for setting, name, rule, allowed in (
         ("kafka.topic", settings.kafka.topic, KAFKA_TOPIC_RE, "letters, digits, '.', '_' and '-', at most 249"),
         ("kafka.aggregates_topic", settings.kafka.aggregates_topic, KAFKA_TOPIC_RE,

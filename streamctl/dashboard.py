@@ -14,9 +14,6 @@ from streamctl.errors import ServiceUnavailable
 from streamctl.kafka_info import GroupLag, lag_report
 from streamctl.waits import http_json
 
-JOB_GROUP = "streamctl-job"
-INDEXER_GROUP = "streamctl-indexer"
-
 
 @dataclass
 class DashboardData:
@@ -43,12 +40,11 @@ class DashboardFeed:
         self._latest_window(data)
         self._throughput(data)
         try:
-            data.lags = lag_report(self.endpoints.kafka_bootstrap, {
-                JOB_GROUP: self.settings.kafka.topic, INDEXER_GROUP: self.settings.kafka.aggregates_topic})
+            data.lags = lag_report(self.endpoints.kafka, provision.StackNames.of(self.settings).lag_groups(self.settings))
         except Exception as exc:  # the dashboard keeps running while Kafka is away
             data.problems.append(f"Kafka: {type(exc).__name__}")
         try:
-            job = provision.find_job(self.endpoints.flink_url)
+            job = provision.find_job(self.endpoints.flink_url, provision.StackNames.of(self.settings).job_name)
             data.job_state = job.state if job else "NOT SUBMITTED"
         except (OSError, ValueError):
             data.job_state = "UNREACHABLE"

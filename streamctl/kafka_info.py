@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from streamctl.kafka_access import KafkaAccess
+
 
 @dataclass(frozen=True)
 class GroupLag:
@@ -14,12 +16,12 @@ class GroupLag:
     lag: int
 
 
-def lag_report(bootstrap: str, groups: dict[str, str]) -> list[GroupLag]:
+def lag_report(kafka: KafkaAccess, groups: dict[str, str]) -> list[GroupLag]:
     """groups: consumer group -> the topic it reads. Raises on an unreachable broker."""
     from kafka import KafkaAdminClient, KafkaConsumer, TopicPartition
 
-    admin = KafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=5000)
-    consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, request_timeout_ms=5000)
+    admin = KafkaAdminClient(**kafka.kafka_python(), request_timeout_ms=5000)
+    consumer = KafkaConsumer(**kafka.kafka_python(), enable_auto_commit=False, request_timeout_ms=5000)
     try:
         report = []
         for group, topic in groups.items():

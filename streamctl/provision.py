@@ -10,12 +10,36 @@ import json
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from streamctl.errors import StartupError
+from streamctl.kafka_access import KafkaAccess
+
+if TYPE_CHECKING:
+    from streamctl.endpoints import ElasticsearchAccess, PostgresAccess
 from streamctl.paths import STACK_DIR
 from streamctl.waits import http_json
 
 JOB_NAME = "streamctl-sales-aggregation"
+
+
+@dataclass(frozen=True)
+class StackNames:
+    """What the stack's job and consumers are called in the clusters. The default stack keeps the short
+    names; any other carries its own name, so stacks sharing a Flink or Kafka cluster stay apart."""
+
+    job_name: str
+    job_group: str
+    indexer_group: str
+
+    @classmethod
+    def of(cls, settings) -> "StackNames":
+        suffix = "" if settings.stack_name == "default" else f"-{settings.stack_name}"
+        return cls(f"{JOB_NAME}{suffix}", f"streamctl-job{suffix}", f"streamctl-indexer{suffix}")
+
+    def lag_groups(self, settings) -> dict[str, str]:
+        """Consumer group -> the topic it reads, for the lag report."""
+        return {self.job_group: settings.kafka.topic, self.indexer_group: settings.kafka.aggregates_topic}
 # The job keeps its keyed state in RocksDB (job.py), which lives in the TaskManagers' managed memory.
 TASKMANAGER_MANAGED_FRACTION = 0.3
 JOB_FILE = STACK_DIR / "flink" / "job.py"
@@ -23,17 +47,18 @@ SCHEMA_FILE = STACK_DIR / "postgres" / "schema.sql"
 INDEX_TEMPLATE_FILE = STACK_DIR / "elasticsearch" / "index-template.json"
 
 
-def create_topics(bootstrap: str, topics: dict[str, dict[str, str]], partitions: int) -> list[str]:
+def create_topics(kafka: KafkaAccess, topics: dict[str, dict[str, str]], partitions: int,
+                  replication: int = 1) -> list[str]:
     """Create missing topics; returns the names created. An existing topic keeps its partitions and
     gets the configuration streamctl relies on (an older stack's topic lacks LogAppendTime)."""
     from kafka import KafkaAdminClient
     from kafka.admin import ConfigResource, ConfigResourceType, NewTopic
     from kafka.errors import TopicAlreadyExistsError
 
-    admin = KafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=10000)
+    admin = KafkaAdminClient(**kafka.kafka_python(), request_timeout_ms=10000)
     try:
         existing = set(admin.list_topics())
-        wanted = [NewTopic(name, partitions, 1, topic_configs=configs)
+        wanted = [NewTopic(name, partitions, replication, topic_configs=configs)
                   for name, configs in topics.items() if name not in existing]
         if wanted:
             try:
@@ -49,13 +74,14 @@ def create_topics(bootstrap: str, topics: dict[str, dict[str, str]], partitions:
         admin.close()
 
 
-def topic_layout(topic: str, aggregates_topic: str) -> dict[str, dict[str, str]]:
+def topic_layout(topic: str, aggregates_topic: str, min_insync_replicas: int = 1) -> dict[str, dict[str, str]]:
+    isr = {"min.insync.replicas": str(min_insync_replicas)}  # with acks=all: how many copies a 2xx means
     return {
         # The broker stamps each record with the time it appended it: the job's event time stays
         # within a tolerance of that stamp, so no writer can make a record late (see job.py).
-        topic: {"min.insync.replicas": "1", "message.timestamp.type": "LogAppendTime"},
+        topic: {**isr, "message.timestamp.type": "LogAppendTime"},
         # One record per window key is all the indexer needs: compact it.
-        aggregates_topic: {"cleanup.policy": "compact"},
+        aggregates_topic: {**isr, "cleanup.policy": "compact"},
     }
 
 
@@ -80,15 +106,15 @@ def apply_schema(admin_dsn: str, database: str) -> None:
         connection.close()
 
 
-def install_index_template(es_url: str, index: str) -> None:
+def install_index_template(es: ElasticsearchAccess, index: str) -> None:
     template = json.loads(INDEX_TEMPLATE_FILE.read_text())
     template["index_patterns"] = [f"{index}*"]
-    status, body = http_json(f"{es_url}/_index_template/streamctl-{index}", 10, "PUT", template)
+    status, body = es.request(f"/_index_template/streamctl-{index}", 10, "PUT", template)
     if status != 200:
         raise StartupError(f"Elasticsearch refused the index template ({status})", details=str(body)[:1000])
-    status, body = http_json(f"{es_url}/{index}", 10)
+    status, body = es.request(f"/{index}", 10)
     if status == 404:
-        status, body = http_json(f"{es_url}/{index}", 10, "PUT", {})
+        status, body = es.request(f"/{index}", 10, "PUT", {})
         if status not in (200, 400):  # 400: created meanwhile (resource_already_exists)
             raise StartupError(f"creating index {index} failed ({status})", details=str(body)[:1000])
 
@@ -98,6 +124,7 @@ class JobConfig:
     """What the job needs to know; written as job.json next to the submission."""
 
     kafka_bootstrap: str
+    kafka_properties: dict  # the Java client's security settings (security.protocol, sasl.*, ssl.*)
     topic: str
     aggregates_topic: str
     group_id: str
@@ -112,14 +139,16 @@ class JobConfig:
     job_name: str = JOB_NAME
 
     @classmethod
-    def of(cls, settings, kafka_bootstrap: str, postgres_address: str, postgres_password: str) -> "JobConfig":
+    def of(cls, settings, kafka: KafkaAccess, postgres: PostgresAccess) -> "JobConfig":
         """The job's configuration from the settings; the addresses as the job's cluster reaches them."""
         flink = settings.flink
+        properties = kafka.java_properties()
+        properties.pop("bootstrap.servers")
         return cls(
-            kafka_bootstrap=kafka_bootstrap, topic=settings.kafka.topic,
-            aggregates_topic=settings.kafka.aggregates_topic, group_id="streamctl-job",
-            jdbc_url=f"jdbc:postgresql://{postgres_address}/{settings.postgres.database}",
-            jdbc_user=settings.postgres.user, jdbc_password=postgres_password,
+            kafka_bootstrap=kafka.bootstrap, kafka_properties=properties, topic=settings.kafka.topic,
+            aggregates_topic=settings.kafka.aggregates_topic, group_id=StackNames.of(settings).job_group,
+            job_name=StackNames.of(settings).job_name,
+            jdbc_url=postgres.jdbc_url(), jdbc_user=postgres.user, jdbc_password=postgres.password,
             window_seconds=flink.window_seconds, watermark_delay_seconds=flink.watermark_delay_seconds,
             checkpoint_interval_seconds=flink.checkpoint_interval_seconds, parallelism=flink.parallelism,
             dedup_minutes=flink.dedup_minutes,
@@ -156,6 +185,7 @@ def submitted_job_config(flink_dir: Path) -> dict | None:
     except (OSError, ValueError):
         return None
     config.pop("jdbc_password", None)
+    config.get("kafka_properties", {}).pop("sasl.jaas.config", None)  # holds the Kafka password
     return config
 
 

@@ -6,8 +6,9 @@ and provision them the same way; each runtime only knows how to run one service.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
+from streamctl.config import Settings, broker_ports
 from streamctl.errors import StreamctlError
 
 SERVICE = "service"  # a long-running process or container
@@ -21,6 +22,12 @@ class ServiceSpec:
     depends_on: tuple[str, ...] = ()
     ports: tuple[str, ...] = ()  # names in settings.ports that this service binds
     kind: str = SERVICE
+    role: str = ""  # what runs it (the runtime's class for it); empty: the name
+    instance: int = 0  # 1..N when the settings ask for several of this role, else 0
+
+    @property
+    def runs_as(self) -> str:
+        return self.role or self.name
 
 
 STACK: tuple[ServiceSpec, ...] = (
@@ -39,6 +46,37 @@ STACK: tuple[ServiceSpec, ...] = (
     # Submitted once the JobManager answers; it then waits for the TaskManager's slots to run.
     ServiceSpec("flink-job", "aggregation job RUNNING", ("topics", "schema", "flink-jobmanager"), kind=TASK),
 )
+
+
+# Roles that the settings may multiply (kafka.brokers, flink.taskmanagers).
+SCALED_ROLES = {"kafka": lambda s: s.kafka.brokers, "flink-taskmanager": lambda s: s.flink.taskmanagers}
+
+
+def stack(settings: Settings) -> tuple[ServiceSpec, ...]:
+    """The stack as these settings ask for it: a role that runs N times becomes `role-1`..`role-N`,
+    and whatever depended on the role depends on every instance."""
+    instances: dict[str, list[str]] = {}
+    specs: list[ServiceSpec] = []
+    for spec in STACK:
+        count = SCALED_ROLES[spec.name](settings) if spec.name in SCALED_ROLES else 1
+        if count == 1:
+            instances[spec.name] = [spec.name]
+            specs.append(spec)
+            continue
+        names = [f"{spec.name}-{n}" for n in range(1, count + 1)]
+        instances[spec.name] = names
+        specs += [replace(spec, name=name, description=f"{spec.description} {n}/{count}", role=spec.name, instance=n)
+                  for n, name in enumerate(names, 1)]
+    return tuple(replace(spec, depends_on=tuple(i for dep in spec.depends_on for i in instances.get(dep, [dep])))
+                 for spec in specs)
+
+
+def spec_ports(settings: Settings, spec: ServiceSpec) -> list[tuple[str, int]]:
+    """(setting name, port) for each port the service binds; a further broker's are derived."""
+    if spec.runs_as == "kafka" and spec.instance > 1:
+        client, controller = broker_ports(settings, spec.instance)
+        return [("kafka", client), ("kafka_controller", controller)]
+    return [(name, getattr(settings.ports, name)) for name in spec.ports]
 
 
 def services_only(specs: tuple[ServiceSpec, ...] = STACK) -> list[ServiceSpec]:

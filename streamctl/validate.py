@@ -26,6 +26,7 @@ import orjson
 
 from streamctl.endpoints import Endpoints
 from streamctl.errors import ServiceUnavailable
+from streamctl.kafka_access import KafkaAccess
 from streamctl.pipeline.contract import format_event_time, parse_event_time
 from streamctl.pipeline.windows import (
     ExpectedWindows,
@@ -106,7 +107,7 @@ class TopicScanner:
     make a million-record topic take two minutes.
     """
 
-    bootstrap: str
+    kafka: KafkaAccess
     topic: str
     window_ms: int
     tolerance_ms: int
@@ -123,7 +124,7 @@ class TopicScanner:
 
         self.windows = ExpectedWindows(self.window_ms, self.horizon_ms)
         self._consumer = Consumer({
-            "bootstrap.servers": self.bootstrap, "group.id": f"streamctl-validate-{uuid.uuid4().hex}",
+            **self.kafka.librdkafka(), "group.id": f"streamctl-validate-{uuid.uuid4().hex}",
             "enable.auto.commit": False, "enable.auto.offset.store": False, "log_level": 3,
             "fetch.max.bytes": 64 * 1024 * 1024, "max.partition.fetch.bytes": 16 * 1024 * 1024,
             "queued.max.messages.kbytes": 256 * 1024,
@@ -132,7 +133,7 @@ class TopicScanner:
             topic = self._consumer.list_topics(self.topic, timeout=5).topics.get(self.topic)
         except KafkaException as exc:
             self._consumer.close()
-            raise ServiceUnavailable(f"Kafka is unreachable at {self.bootstrap} ({exc.args[0].str()})",
+            raise ServiceUnavailable(f"Kafka is unreachable at {self.kafka.bootstrap} ({exc.args[0].str()})",
                                      hint="start the stack with `streamctl up`") from None
         if topic is None or topic.error is not None or not topic.partitions:
             self._consumer.close()
@@ -231,10 +232,9 @@ def read_postgres(endpoints: Endpoints) -> tuple[dict[WindowKey, Row], dict[int,
 
 def read_elasticsearch(endpoints: Endpoints, index: str) -> tuple[dict[WindowKey, Row], list[WindowKey]]:
     """The documents by window key, and the keys held by more than one document."""
-    from elasticsearch import Elasticsearch
     from elasticsearch import exceptions as es_errors
 
-    es = Elasticsearch(endpoints.elasticsearch_url, request_timeout=30)
+    es = endpoints.elasticsearch.client()
     windows: dict[WindowKey, Row] = {}
     doubled: list[WindowKey] = []
     try:
@@ -416,7 +416,7 @@ def validate(endpoints: Endpoints, plan: ValidationPlan, notes: list[str] | None
              on_progress: Callable[[str], None] | None = None) -> Validation:
     started = time.monotonic()
     window_ms = plan.window_seconds * 1000
-    scanner = TopicScanner(endpoints.kafka_bootstrap, plan.topic, window_ms, plan.event_time_tolerance_ms,
+    scanner = TopicScanner(endpoints.kafka, plan.topic, window_ms, plan.event_time_tolerance_ms,
                            plan.dedup_minutes * 60_000)
     deadline = started + plan.wait_s
     try:

@@ -22,12 +22,16 @@ def tcp_open(host: str, port: int, timeout_s: float = 0.5) -> bool:
         return False
 
 
-def http_json(url: str, timeout_s: float = 2.0, method: str = "GET", body: Any = None) -> tuple[int, Any]:
+def http_json(url: str, timeout_s: float = 2.0, method: str = "GET", body: Any = None,
+              headers: dict[str, str] | None = None, context: Any = None) -> tuple[int, Any]:
+    """(status, decoded JSON body). `headers` (e.g. Authorization) and `context` (an ssl.SSLContext
+    trusting a given CA) for services that ask for them."""
     data = json.dumps(body).encode() if body is not None else None
     request = urllib.request.Request(url, data=data, method=method,
-                                     headers={"Content-Type": "application/json"} if data else {})
+                                     headers={**({"Content-Type": "application/json"} if data else {}),
+                                              **(headers or {})})
     try:
-        with urllib.request.urlopen(request, timeout=timeout_s) as response:
+        with urllib.request.urlopen(request, timeout=timeout_s, context=context) as response:
             raw = response.read()
             return response.status, json.loads(raw) if raw else None
     except urllib.error.HTTPError as exc:

@@ -90,12 +90,16 @@ def build(t_env: TableEnvironment, cfg: dict) -> None:
     stated = f"TO_TIMESTAMP(transaction_date, {CANONICAL_DATE})"
     appended = "CAST(kafka_ts AS TIMESTAMP(3))"
 
+    # TLS and SASL when the cluster asks for them (security.protocol, sasl.*, ssl.truststore.*).
+    client_security = "".join(f",\n            'properties.{key}' = {sql_string(value)}"
+                              for key, value in sorted(cfg.get("kafka_properties", {}).items()))
+
     def kafka_options(group_suffix: str) -> str:
         return f"""'connector' = 'kafka',
             'topic' = {sql_string(cfg['topic'])},
             'properties.bootstrap.servers' = {sql_string(cfg['kafka_bootstrap'])},
             'properties.group.id' = {sql_string(cfg['group_id'] + group_suffix)},
-            'scan.startup.mode' = 'earliest-offset'"""
+            'scan.startup.mode' = 'earliest-offset'{client_security}"""
 
     t_env.execute_sql(f"""
         CREATE TABLE transactions (
@@ -164,7 +168,7 @@ def build(t_env: TableEnvironment, cfg: dict) -> None:
         ) WITH (
             'connector' = 'upsert-kafka',
             'topic' = {sql_string(cfg['aggregates_topic'])},
-            'properties.bootstrap.servers' = {sql_string(cfg['kafka_bootstrap'])},
+            'properties.bootstrap.servers' = {sql_string(cfg['kafka_bootstrap'])}{client_security},
             'key.format' = 'json',
             'key.json.timestamp-format.standard' = 'ISO-8601',
             'value.format' = 'json',

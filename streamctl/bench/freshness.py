@@ -57,7 +57,7 @@ def _postgres_windows(connection, marker: str) -> set[int]:
 def _elasticsearch_windows(endpoints: Endpoints, index: str, marker: str) -> set[int]:
     from datetime import datetime
 
-    status, body = http_json(f"{endpoints.elasticsearch_url}/{index}/_search", 5, "POST",
+    status, body = endpoints.elasticsearch.request(f"/{index}/_search", 5, "POST",
                              {"query": {"term": {"category": marker}}, "size": 1000, "_source": ["window_start"]})
     if status != 200:
         return set()

@@ -25,6 +25,7 @@ import orjson
 from streamctl import provision
 from streamctl.endpoints import Endpoints
 from streamctl.errors import PreflightError, StartupError
+from streamctl.kafka_access import KafkaAccess
 from streamctl.waits import http_ok
 
 LUA = Path(__file__).with_name("post_transaction.lua")
@@ -47,10 +48,10 @@ class IngestFigure:
         return dataclasses.replace(self, topic_grew_by=topic_grew_by)
 
 
-def end_offsets_total(bootstrap: str, topic: str) -> int:
+def end_offsets_total(kafka: KafkaAccess, topic: str) -> int:
     from confluent_kafka import Consumer, TopicPartition
 
-    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": f"bench-{uuid.uuid4().hex}"})
+    consumer = Consumer({**kafka.librdkafka(), "group.id": f"bench-{uuid.uuid4().hex}"})
     try:
         partitions = consumer.list_topics(topic, timeout=10).topics[topic].partitions
         return sum(consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1] for p in partitions)
@@ -107,7 +108,7 @@ def _free_port() -> int:
 
 
 def baseline_figure(endpoints: Endpoints, seconds: int, connections: int) -> IngestFigure:
-    provision.create_topics(endpoints.kafka_bootstrap, {BASELINE_TOPIC: {}}, 4)
+    provision.create_topics(endpoints.kafka, {BASELINE_TOPIC: {}}, 4)
     port = _free_port()
     server = subprocess.Popen([sys.executable, "-m", "streamctl.bench.flask_baseline", "--port", str(port),
                                "--bootstrap", endpoints.kafka_bootstrap, "--topic", BASELINE_TOPIC],
@@ -118,10 +119,10 @@ def baseline_figure(endpoints: Endpoints, seconds: int, connections: int) -> Ing
             if time.monotonic() > deadline or server.poll() is not None:
                 raise PreflightError("the Flask baseline server did not start", hint="is Flask installed?")
             time.sleep(0.3)
-        before = end_offsets_total(endpoints.kafka_bootstrap, BASELINE_TOPIC)
+        before = end_offsets_total(endpoints.kafka, BASELINE_TOPIC)
         figure = run_wrk("Flask dev server, kafka-python acks=1, flush per request (baseline)",
                          f"http://127.0.0.1:{port}", seconds, connections)
-        return figure.counted(end_offsets_total(endpoints.kafka_bootstrap, BASELINE_TOPIC) - before)
+        return figure.counted(end_offsets_total(endpoints.kafka, BASELINE_TOPIC) - before)
     finally:
         server.terminate()
         server.wait(timeout=10)
@@ -178,9 +179,9 @@ def batch_figure(producer_url: str, seconds: int, batch_size: int = 1000, client
 
 def counted_in_topic(endpoints: Endpoints, topic: str, run) -> IngestFigure:
     """Run a figure against the producer API and count what its topic grew by, heartbeats excluded."""
-    before = end_offsets_total(endpoints.kafka_bootstrap, topic), heartbeats_written(endpoints.producer_url)
+    before = end_offsets_total(endpoints.kafka, topic), heartbeats_written(endpoints.producer_url)
     figure = run()
-    grew = end_offsets_total(endpoints.kafka_bootstrap, topic) - before[0]
+    grew = end_offsets_total(endpoints.kafka, topic) - before[0]
     return figure.counted(grew - (heartbeats_written(endpoints.producer_url) - before[1]))
 
 

@@ -68,8 +68,8 @@ def bench_validate(settings: Settings, records: int = 1_000_000) -> dict:
 
     endpoints = Endpoints.of(settings)
     topic = f"bench-validate-{int(time.time())}"
-    provision.create_topics(endpoints.kafka_bootstrap, {topic: {}}, settings.kafka.partitions)
-    producer = Producer({"bootstrap.servers": endpoints.kafka_bootstrap, "acks": 1, "linger.ms": 50,
+    provision.create_topics(endpoints.kafka, {topic: {}}, settings.kafka.partitions)
+    producer = Producer({**endpoints.kafka.librdkafka(), "acks": 1, "linger.ms": 50,
                          "queue.buffering.max.messages": 1_000_000, "batch.num.messages": 100_000})
     window_ms = settings.flink.window_seconds * 1000
     started = time.monotonic()
@@ -84,7 +84,7 @@ def bench_validate(settings: Settings, records: int = 1_000_000) -> dict:
     produced_s = time.monotonic() - started
     try:
         started = time.monotonic()
-        scanner = TopicScanner(endpoints.kafka_bootstrap, topic, window_ms,
+        scanner = TopicScanner(endpoints.kafka, topic, window_ms,
                                provision.event_time_tolerance_ms(settings.flink.watermark_delay_seconds),
                                settings.flink.dedup_minutes * 60_000)
         scanner.advance()
@@ -92,7 +92,7 @@ def bench_validate(settings: Settings, records: int = 1_000_000) -> dict:
         scanner.close()
         assert scanner.transactions == records, (scanner.transactions, records)
     finally:
-        admin = KafkaAdminClient(bootstrap_servers=endpoints.kafka_bootstrap)
+        admin = KafkaAdminClient(**endpoints.kafka.kafka_python())
         admin.delete_topics([topic])
         admin.close()
     return {"records": records, "windows": len(scanner.expected), "validate_scan_s": round(scan_s, 1),

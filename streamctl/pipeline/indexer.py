@@ -21,18 +21,21 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from elasticsearch import Elasticsearch, helpers
+from elasticsearch import helpers
 from kafka import KafkaConsumer
+
+from streamctl.endpoints import ElasticsearchAccess
+from streamctl.kafka_access import KafkaAccess
 
 log = logging.getLogger("streamctl.indexer")
 
 
 @dataclass(frozen=True)
 class IndexerConfig:
-    kafka_bootstrap: str
+    kafka: KafkaAccess
     topic: str
     group_id: str
-    elasticsearch_url: str
+    elasticsearch: ElasticsearchAccess
     index: str
     status_file: Path
     dead_letter_file: Path
@@ -41,10 +44,10 @@ class IndexerConfig:
     def from_env(cls) -> "IndexerConfig":
         env = os.environ
         return cls(
-            kafka_bootstrap=env["INDEXER_KAFKA_BOOTSTRAP"],
+            kafka=KafkaAccess.from_env(env, "INDEXER"),
             topic=env.get("INDEXER_TOPIC", "sales-aggregated"),
             group_id=env.get("INDEXER_GROUP_ID", "streamctl-indexer"),
-            elasticsearch_url=env["INDEXER_ELASTICSEARCH_URL"],
+            elasticsearch=ElasticsearchAccess.from_env(env, "INDEXER"),
             index=env.get("INDEXER_INDEX", "transactions-aggregated"),
             status_file=Path(env["INDEXER_STATUS_FILE"]),
             dead_letter_file=Path(env["INDEXER_DEAD_LETTER_FILE"]),
@@ -101,10 +104,10 @@ class Indexer:
         self.stopping = False
         self.indexed = 0
         self.dead_letters = 0
-        self.es = Elasticsearch(config.elasticsearch_url, request_timeout=30)
+        self.es = config.elasticsearch.client(request_timeout=30)
         self.consumer = KafkaConsumer(
             config.topic,
-            bootstrap_servers=config.kafka_bootstrap,
+            **config.kafka.kafka_python(),
             group_id=config.group_id,
             enable_auto_commit=False,
             auto_offset_reset="earliest",

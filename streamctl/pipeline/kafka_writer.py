@@ -16,6 +16,8 @@ from typing import Any
 
 from confluent_kafka import KafkaError, KafkaException, Producer
 
+from streamctl.kafka_access import KafkaAccess
+
 log = logging.getLogger("streamctl.producer.kafka")
 ANY_PARTITION = -1
 
@@ -25,8 +27,9 @@ class KafkaUnavailable(Exception):
 
 
 class KafkaWriter:
-    def __init__(self, bootstrap: str, topic: str, ack_timeout_s: float = 5.0):
-        self.bootstrap = bootstrap
+    def __init__(self, kafka: KafkaAccess, topic: str, ack_timeout_s: float = 5.0):
+        self.kafka = kafka
+        self.bootstrap = kafka.bootstrap
         self.topic = topic
         self.ack_timeout_s = ack_timeout_s
         self._producer: Producer | None = None
@@ -40,7 +43,7 @@ class KafkaWriter:
         with self._lock:
             if self._producer is None:
                 producer = Producer({
-                    "bootstrap.servers": self.bootstrap,
+                    **self.kafka.librdkafka(),
                     "acks": "all",
                     "enable.idempotence": True,
                     "linger.ms": int(os.environ.get("PRODUCER_LINGER_MS", "5")),

@@ -21,6 +21,7 @@ from typing import Any, Awaitable, Callable
 
 import orjson
 
+from streamctl.kafka_access import KafkaAccess
 from streamctl.pipeline.contract import format_event_time, validate_transaction
 from streamctl.pipeline.kafka_writer import KafkaUnavailable, KafkaWriter
 from streamctl.pipeline.metrics import WorkerCounters
@@ -38,7 +39,7 @@ Receive = Callable[[], Awaitable[dict]]
 
 @dataclass(frozen=True)
 class ProducerConfig:
-    kafka_bootstrap: str = "127.0.0.1:9092"
+    kafka: KafkaAccess = KafkaAccess("127.0.0.1:9092")
     topic: str = "transactions"
     max_body_bytes: int = 4 * 1024 * 1024
     max_batch_records: int = 5000
@@ -49,7 +50,7 @@ class ProducerConfig:
     def from_env(cls, env: dict[str, str] | None = None) -> "ProducerConfig":
         env = dict(os.environ if env is None else env)
         return cls(
-            kafka_bootstrap=env.get("PRODUCER_KAFKA_BOOTSTRAP", cls.kafka_bootstrap),
+            kafka=KafkaAccess.from_env(env, "PRODUCER"),
             topic=env.get("PRODUCER_TOPIC", cls.topic),
             max_body_bytes=int(env.get("PRODUCER_MAX_BODY_BYTES", cls.max_body_bytes)),
             max_batch_records=int(env.get("PRODUCER_MAX_BATCH_RECORDS", cls.max_batch_records)),
@@ -86,7 +87,7 @@ def now_ms() -> int:
 class ProducerApp:
     def __init__(self, config: ProducerConfig, writer: KafkaWriter | None = None):
         self.config = config
-        self.writer = writer or KafkaWriter(config.kafka_bootstrap, config.topic)
+        self.writer = writer or KafkaWriter(config.kafka, config.topic)
         self.counters = WorkerCounters(Path(config.metrics_dir) if config.metrics_dir else None)
         self._background: list[asyncio.Task] = []
         self._openapi = orjson.dumps(openapi_document(config.max_body_bytes, config.max_batch_records))

@@ -13,6 +13,8 @@ import time
 from typing import Callable
 
 from streamctl import provision
+from streamctl.endpoints import ElasticsearchAccess
+from streamctl.kafka_access import KafkaAccess
 
 ATTEMPTS = 20
 
@@ -34,10 +36,10 @@ def retried(name: str, step: Callable[[], object]) -> None:
 def main() -> None:
     env = os.environ
     topics = provision.topic_layout(env["PROVISION_TOPIC"], env["PROVISION_AGGREGATES_TOPIC"])
-    retried("topics", lambda: provision.create_topics(env["PROVISION_KAFKA_BOOTSTRAP"], topics,
+    retried("topics", lambda: provision.create_topics(KafkaAccess.from_env(env, "PROVISION"), topics,
                                                       int(env["PROVISION_PARTITIONS"])))
     retried("schema", lambda: provision.apply_schema(env["PROVISION_POSTGRES_DSN"], env["PROVISION_POSTGRES_DATABASE"]))
-    retried("index template", lambda: provision.install_index_template(env["PROVISION_ELASTICSEARCH_URL"],
+    retried("index template", lambda: provision.install_index_template(ElasticsearchAccess.from_env(env, "PROVISION"),
                                                                        env["PROVISION_INDEX"]))
 
 

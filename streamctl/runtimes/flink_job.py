@@ -40,14 +40,14 @@ class JobSubmitter:
     def ensure_running(self, config: provision.JobConfig, restore: str | None, progress: Progress) -> tuple[str, str]:
         """(job id, detail). Submits unless a job of that name is already live; `restore` is a
         savepoint or checkpoint location as the cluster sees it."""
-        job = provision.find_job(self.rest_url)
+        job = provision.find_job(self.rest_url, config.job_name)
         restored_from = ""
         if job is None or job.state in FINISHED_STATES:
             restored_from = f"; restored from {restore.rstrip('/').rsplit('/', 1)[-1]}" if restore else ""
             progress.update("flink-job", "submitting", f"from {restore}" if restore else "fresh start")
             self.submit(config, restore)
             deadline = time.monotonic() + 60
-            while (job := provision.find_job(self.rest_url)) is None or job.state in ("FINISHED", "CANCELED"):
+            while (job := provision.find_job(self.rest_url, config.job_name)) is None or job.state in ("FINISHED", "CANCELED"):
                 if time.monotonic() > deadline:
                     raise StartupError("the submitted job did not appear in Flink", hint=self.failure_hint)
                 time.sleep(0.5)

@@ -46,9 +46,9 @@ def cli(config: Path, *args: str) -> int:
 
 
 @contextlib.contextmanager
-def running_stack(name: str, window_seconds: int = 10):
+def running_stack(name: str, window_seconds: int = 10, **extra):
     """A whole local stack for a test module, always taken down (with its data) at the end."""
-    config = make_stack_config(name, window_seconds=window_seconds)
+    config = make_stack_config(name, window_seconds=window_seconds, **extra)
     try:
         assert cli(config, "up", "--runtime", "local") == 0
         yield config

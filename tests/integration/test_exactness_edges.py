@@ -11,6 +11,7 @@ from decimal import Decimal
 import pytest
 import yaml
 
+from streamctl.endpoints import Endpoints
 from streamctl.exit_codes import ExitCode
 from streamctl.pipeline.contract import MAX_MONEY, format_event_time
 from streamctl.runtimes.local.runtime import LocalRuntime
@@ -83,7 +84,7 @@ def test_validate_with_a_partition_never_written_is_inconclusive(stack, capsys, 
     settings = settings_of(stack)
     topic = f"edges-silent-{uuid.uuid4().hex[:8]}"
     from streamctl import provision
-    provision.create_topics(f"127.0.0.1:{settings.ports.kafka}", {topic: {}}, 3)
+    provision.create_topics(Endpoints.of(settings).kafka, {topic: {}}, 3)
     from confluent_kafka import Producer
     producer = Producer({"bootstrap.servers": f"127.0.0.1:{settings.ports.kafka}"})
     payload = {**transaction(), "transaction_date": format_event_time(int(time.time() * 1000))}

@@ -17,6 +17,8 @@ import psycopg2
 import pytest
 from kafka import KafkaConsumer, TopicPartition
 
+from streamctl import provision
+from streamctl.endpoints import Endpoints
 from streamctl.exit_codes import ExitCode
 from streamctl.pipeline.contract import parse_event_time, validate_transaction
 from streamctl.pipeline.indexer import document_id
@@ -87,7 +89,7 @@ def es_windows(config, categories: set[str]) -> dict[tuple, tuple]:
 
 def topic_records(config) -> list[dict]:
     settings = settings_of(config)
-    consumer = KafkaConsumer(bootstrap_servers=f"127.0.0.1:{settings.ports.kafka}", enable_auto_commit=False)
+    consumer = KafkaConsumer(**Endpoints.of(settings).kafka.kafka_python(), enable_auto_commit=False)
     partitions = [TopicPartition(settings.kafka.topic, p) for p in consumer.partitions_for_topic(settings.kafka.topic)]
     consumer.assign(partitions)
     consumer.seek_to_beginning(*partitions)
@@ -314,7 +316,8 @@ def test_dashboard_shows_the_latest_window(stack, capsys):
     out = capsys.readouterr().out
     assert "revenue by category" in out and "sales by payment method" in out
     assert "Flink job" in out and "RUNNING" in out
-    assert "lag streamctl-job" in out and "lag streamctl-indexer" in out
+    names = provision.StackNames.of(settings_of(stack))
+    assert f"lag {names.job_group}" in out and f"lag {names.indexer_group}" in out
 
 
 def test_validate_names_a_deleted_postgres_row(stack, capsys):

@@ -48,7 +48,12 @@ class LiveSteps:
         with self.lock:
             rows = dict(self.rows)
         order = [s.name for s in STACK]
-        for step in sorted(rows, key=lambda n: order.index(n) if n in order else 99):
+
+        def position(step: str) -> int:  # kafka-2 sorts where kafka does
+            role = step if step in order else step.rsplit("-", 1)[0]
+            return order.index(role) if role in order else 99
+
+        for step in sorted(rows, key=position):
             phase, detail, first, done = rows[step]
             elapsed = (done or time.monotonic()) - first
             style = PHASE_STYLE.get(phase, "yellow")

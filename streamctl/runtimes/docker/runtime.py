@@ -19,8 +19,9 @@ from typing import Callable, Iterator
 
 from streamctl import __version__, provision
 from streamctl.config import Settings, env_name
-from streamctl.endpoints import Endpoints
+from streamctl.endpoints import Endpoints, PostgresAccess
 from streamctl.errors import PreflightError, ServiceUnavailable, StreamctlError
+from streamctl.kafka_access import KafkaAccess
 from streamctl.kafka_info import lag_report
 from streamctl.paths import STACK_DIR
 from streamctl.runtimes.docker import kibana
@@ -89,6 +90,7 @@ def compose_variables(settings: Settings, secrets: Secrets, project: str) -> dic
         "KAFKA_UI_PORT": s.ports.kafka_ui,
         "KAFKA_CLUSTER_ID": kafka_cluster_id(project),
         "KAFKA_PARTITIONS": s.kafka.partitions, "KAFKA_HEAP_MB": s.kafka.heap_mb,
+        "INDEXER_GROUP_ID": provision.StackNames.of(s).indexer_group,
         "KAFKA_TOPIC": s.kafka.topic, "AGGREGATES_TOPIC": s.kafka.aggregates_topic,
         "POSTGRES_USER": s.postgres.user, "POSTGRES_PASSWORD": secrets.postgres_password,
         "POSTGRES_DB": s.postgres.database,
@@ -138,8 +140,17 @@ class DockerRuntime:
         return LocalContext(self.settings, find_java(self.settings.java_home), secrets, None)
 
     # -- up -------------------------------------------------------------------------------------------
+    def _refuse_local_only_settings(self) -> None:
+        s = self.settings
+        for key, value, default in (("kafka.brokers", s.kafka.brokers, 1), ("flink.taskmanagers", s.flink.taskmanagers, 1),
+                                    ("kafka.security", s.kafka.security, "plaintext")):
+            if value != default:
+                raise PreflightError(f"{key} {value} is for the local runtime; the compose file runs one broker,"
+                                     " one TaskManager, plaintext", hint=f"use --runtime local, or unset {key}")
+
     def up(self, progress: Progress = NO_PROGRESS, fetch: Callable[[], None] | None = None) -> UpResult:
         started_at = time.monotonic()
+        self._refuse_local_only_settings()
         client = connect()
         find_java(self.settings.java_home)  # the job is compiled and submitted from this machine
         flink_home()
@@ -190,7 +201,10 @@ class DockerRuntime:
         return f"http://{Endpoints.of(self.settings).postgres_host}:{self.settings.ports.kibana}"
 
     def job_config(self, ctx: LocalContext) -> provision.JobConfig:
-        return provision.JobConfig.of(self.settings, "kafka:19092", "postgres:5432", ctx.secrets.postgres_password)
+        # The in-network view: the job runs in the containers' network.
+        in_network = PostgresAccess("postgres", 5432, self.settings.postgres.user, ctx.secrets.postgres_password,
+                                    self.settings.postgres.database)
+        return provision.JobConfig.of(self.settings, KafkaAccess("kafka:19092"), in_network)
 
     def _ensure_job(self, ctx: LocalContext, progress: Progress) -> str:
         cluster = FlinkCluster(ctx)  # the client's conf/ and lib/ (with the connectors) on this machine
@@ -221,7 +235,7 @@ class DockerRuntime:
     def _savepoint_job(self, progress: Progress) -> str:
         rest_url = Endpoints.of(self.settings).flink_url
         try:
-            job = provision.find_job(rest_url)
+            job = provision.find_job(rest_url, provision.StackNames.of(self.settings).job_name)
             if job is None or job.state != "RUNNING":
                 return "no running job"
             progress.update("flink-job", "stopping", "taking a savepoint")
@@ -265,14 +279,14 @@ class DockerRuntime:
                                           int(info.get("RestartCount", 0))))
         endpoints = Endpoints.of(self.settings)
         try:
-            job = provision.find_job(endpoints.flink_url)
+            job = provision.find_job(endpoints.flink_url, provision.StackNames.of(self.settings).job_name)
             job_state = job.state if job else "NOT SUBMITTED"
         except (OSError, ValueError):
             job_state = "UNREACHABLE"
         lags = []
         try:
-            lags = [dataclasses.asdict(lag) for lag in lag_report(endpoints.kafka_bootstrap, {
-                "streamctl-job": self.settings.kafka.topic, "streamctl-indexer": self.settings.kafka.aggregates_topic})]
+            lags = [dataclasses.asdict(lag) for lag in lag_report(
+                endpoints.kafka, provision.StackNames.of(self.settings).lag_groups(self.settings))]
         except Exception as exc:  # status reports; it does not fail on a broker that is not answering
             lags = [{"error": f"{type(exc).__name__}: {exc}"}]
         return StackStatus(self.name, services, job_state, lags)

@@ -10,6 +10,8 @@ from pathlib import Path
 from typing import Mapping
 
 from streamctl.config import Settings
+from streamctl.endpoints import Endpoints
+from streamctl.kafka_access import KafkaAccess
 from streamctl.runtimes.local.java import Java
 from streamctl.runtimes.local.supervisor import RunAs
 from streamctl.secrets import Secrets
@@ -41,6 +43,15 @@ class LocalContext:
     def host(self) -> str:
         return self.settings.bind_address
 
+    @property
+    def endpoints(self) -> Endpoints:
+        """The stack's services as this machine's clients reach them."""
+        return Endpoints.of(self.settings, self.secrets)
+
+    @property
+    def kafka(self) -> KafkaAccess:
+        return self.endpoints.kafka
+
     def service_dir(self, name: str) -> Path:
         return self.stack_dir / name
 
@@ -58,14 +69,15 @@ class LocalContext:
 class LocalService:
     """One service as a local process. Subclasses fill in prepare/launch/ready."""
 
-    name: str = ""
+    name: str = ""  # the role (services.ServiceSpec.runs_as); an instance's own name replaces it
     stop_signal: int = signal.SIGTERM
     stop_timeout_s: float = 30.0
     start_timeout_s: float = 120.0
 
-    def __init__(self, ctx: LocalContext):
+    def __init__(self, ctx: LocalContext, spec: ServiceSpec | None = None):
         self.ctx = ctx
-        self.spec: ServiceSpec = by_name()[self.name]
+        self.spec: ServiceSpec = spec or by_name()[self.name]
+        self.name = self.spec.name  # kafka-2, flink-taskmanager-1 ... when the settings ask for several
         self.dir = ctx.service_dir(self.name)
 
     def prepare(self) -> None:

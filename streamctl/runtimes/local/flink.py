@@ -89,7 +89,7 @@ class FlinkCluster:
             "jobmanager.memory.process.size": f"{s.flink.jobmanager_memory_mb}m",
             "taskmanager.host": host,
             "taskmanager.bind-host": host,
-            "taskmanager.numberOfTaskSlots": s.flink.parallelism,
+            "taskmanager.numberOfTaskSlots": s.flink.slots(),
             "taskmanager.memory.process.size": f"{s.flink.taskmanager_memory_mb}m",
             "taskmanager.memory.managed.fraction": provision.TASKMANAGER_MANAGED_FRACTION,
             "parallelism.default": s.flink.parallelism,
@@ -151,16 +151,20 @@ class _FlinkProcess(LocalService):
     script = ""
     start_timeout_s = 90.0
 
-    def __init__(self, ctx):
-        super().__init__(ctx)
+    def __init__(self, ctx, spec=None):
+        super().__init__(ctx, spec)
         self.cluster = FlinkCluster(ctx)
 
     def prepare(self) -> None:
         self.cluster.prepare()
 
     def launch(self) -> Launch:
+        env = self.cluster.env()
+        if self.spec.instance:  # one of several TaskManagers: Flink's own log files apart
+            env["FLINK_LOG_DIR"] = str(self.cluster.dir / "log" / self.name)
+            Path(env["FLINK_LOG_DIR"]).mkdir(parents=True, exist_ok=True)
         return Launch(("bash", str(self.cluster.home / "bin" / self.script), "start-foreground"),
-                      self.cluster.env(), self.cluster.dir)
+                      env, self.cluster.dir)
 
 
 class FlinkJobManager(_FlinkProcess):
@@ -185,7 +189,8 @@ class FlinkTaskManager(_FlinkProcess):
         overview = self.cluster.overview()
         if overview is None:
             return False, "JobManager not answering"
-        slots = overview.get("slots-total", 0)
-        if overview.get("taskmanagers", 0) >= 1 and slots >= self.ctx.settings.flink.parallelism:
-            return True, f"registered, {slots} slots"
-        return False, "not registered with the JobManager yet"
+        slots, registered = overview.get("slots-total", 0), overview.get("taskmanagers", 0)
+        flink = self.ctx.settings.flink
+        if registered >= flink.taskmanagers and slots >= flink.parallelism:
+            return True, f"registered, {slots} slots" + (f" on {registered} TaskManagers" if registered > 1 else "")
+        return False, f"{registered} of {flink.taskmanagers} TaskManagers registered with the JobManager"

@@ -70,9 +70,9 @@ def port_free(host: str, port: int) -> bool:
             raise
 
 
-def check_ports(settings: Settings, port_names: list[str]) -> None:
-    for name in port_names:
-        port = getattr(settings.ports, name)
+def check_ports(settings: Settings, ports: list[tuple[str, int]]) -> None:
+    """ports: (setting name, port) pairs."""
+    for name, port in ports:
         if port_free(settings.bind_address, port):
             continue
         holder = port_holder(port)
@@ -93,8 +93,8 @@ def mem_available_bytes() -> int:
 
 def needed_memory_bytes(settings: Settings) -> int:
     s = settings
-    mb = (s.kafka.heap_mb + 200 + s.elasticsearch.heap_mb + 300 + s.flink.jobmanager_memory_mb
-          + s.flink.taskmanager_memory_mb + 100 + 100 * (s.producer.workers + 1))
+    mb = ((s.kafka.heap_mb + 200) * s.kafka.brokers + s.elasticsearch.heap_mb + 300 + s.flink.jobmanager_memory_mb
+          + s.flink.taskmanager_memory_mb * s.flink.taskmanagers + 100 + 100 * (s.producer.workers + 1))
     return mb * 1024**2
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 
 from streamctl.pipeline.indexer_status import healthy
+from streamctl.provision import StackNames
 from streamctl.runtimes.local.base import Launch, LocalService
 from streamctl.waits import Check, http_json
 
@@ -27,7 +28,7 @@ class Producer(LocalService):
         s = self.ctx.settings
         env = {
             **self.ctx.base_env,
-            "PRODUCER_KAFKA_BOOTSTRAP": f"{self.ctx.host}:{s.ports.kafka}",
+            **self.ctx.kafka.to_env("PRODUCER"),
             "PRODUCER_TOPIC": s.kafka.topic,
             "PRODUCER_MAX_BODY_BYTES": str(s.producer.max_body_bytes),
             "PRODUCER_MAX_BATCH_RECORDS": str(s.producer.max_batch_records),
@@ -71,10 +72,10 @@ class Indexer(LocalService):
         s = self.ctx.settings
         env = {
             **self.ctx.base_env,
-            "INDEXER_KAFKA_BOOTSTRAP": f"{self.ctx.host}:{s.ports.kafka}",
+            **self.ctx.kafka.to_env("INDEXER"),
             "INDEXER_TOPIC": s.kafka.aggregates_topic,
-            "INDEXER_GROUP_ID": "streamctl-indexer",
-            "INDEXER_ELASTICSEARCH_URL": f"http://{self.ctx.host}:{s.ports.elasticsearch}",
+            "INDEXER_GROUP_ID": StackNames.of(s).indexer_group,
+            **self.ctx.endpoints.elasticsearch.to_env("INDEXER"),
             "INDEXER_INDEX": s.elasticsearch.index,
             "INDEXER_STATUS_FILE": str(self.status_file),
             "INDEXER_DEAD_LETTER_FILE": str(self.dir / "dead-letters.ndjson"),

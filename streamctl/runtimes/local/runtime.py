@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import concurrent.futures
 import contextlib
 import dataclasses
 import fcntl
+import itertools
 import os
 import shutil
 import sys
@@ -32,7 +34,7 @@ from streamctl.runtimes.local.python_apps import Indexer, Producer
 from streamctl.runtimes.local.supervisor import RunAs, Supervisor, group_pids, rss_bytes
 from streamctl.runtimes.model import NO_PROGRESS, Progress, ServiceStatus, StackStatus, UpResult
 from streamctl.secrets import Secrets
-from streamctl.services import STACK, TASK, ServiceSpec, services_only, stop_order
+from streamctl.services import TASK, ServiceSpec, services_only, spec_ports, stack, stop_order
 
 SERVICE_CLASSES: dict[str, type[LocalService]] = {
     cls.name: cls for cls in (Postgres, Kafka, Elasticsearch, FlinkJobManager, FlinkTaskManager, Producer, Indexer)
@@ -59,6 +61,8 @@ class LocalRuntime:
         self.settings = settings
         self.stack_dir = settings.stack_dir
         self.supervisor = Supervisor(self.stack_dir / "run", self.stack_dir / "logs")
+        self.specs = stack(settings)  # kafka-1..N, flink-taskmanager-1..N when the settings ask for several
+        self.services = services_only(self.specs)
 
     # -- context -----------------------------------------------------------------------------------
     def _run_as(self) -> RunAs | None:
@@ -70,15 +74,16 @@ class LocalRuntime:
         return LocalContext(self.settings, java, secrets, run_as)
 
     def service(self, ctx: LocalContext, name: str) -> LocalService:
-        return SERVICE_CLASSES[name](ctx)
+        spec = next(s for s in self.specs if s.name == name)
+        return SERVICE_CLASSES[spec.runs_as](ctx, spec)
 
     # -- up ------------------------------------------------------------------------------------------
     def preflight(self, fetch: Callable[[], None] | None = None) -> RunAs | None:
         find_java(self.settings.java_home)
         find_postgres_bin(self.settings.postgres.bin_dir)
         flink_home()
-        running = {s.name for s in services_only() if self.supervisor.record(s.name)}
-        ports = [p for s in services_only() if s.name not in running for p in s.ports]
+        running = {s.name for s in self.services if self.supervisor.record(s.name)}
+        ports = [p for s in self.services if s.name not in running for p in spec_ports(self.settings, s)]
         preflight.check_ports(self.settings, ports)
         if not running:
             preflight.check_memory(self.settings)
@@ -99,7 +104,7 @@ class LocalRuntime:
 
     def crashed(self) -> list[str]:
         """Services that are down without having been stopped on purpose."""
-        return [s.name for s in services_only()
+        return [s.name for s in self.services
                 if self.supervisor.record(s.name) is None and not self.supervisor.held(s.name)]
 
     def _ensure_watchdog(self) -> None:
@@ -131,7 +136,7 @@ class LocalRuntime:
             already = self._start_service(ctx, spec.name, progress)
             (result.already_running if already else result.started).append(spec.name)
 
-        outcome = run_graph(STACK, step, lambda spec, root: progress.update(spec.name, "skipped",
+        outcome = run_graph(self.specs, step, lambda spec, root: progress.update(spec.name, "skipped",
                                                                             f"{root} failed"))
         if not outcome.ok:
             name, error = next(iter(outcome.failed.items()))
@@ -176,15 +181,15 @@ class LocalRuntime:
     def _run_task(self, ctx: LocalContext, name: str, progress: Progress) -> str:
         s = self.settings
         if name == "topics":
-            created = provision.create_topics(f"{ctx.host}:{s.ports.kafka}",
-                                              provision.topic_layout(s.kafka.topic, s.kafka.aggregates_topic),
-                                              s.kafka.partitions)
+            created = provision.create_topics(
+                ctx.kafka, provision.topic_layout(s.kafka.topic, s.kafka.aggregates_topic, s.kafka.min_isr()),
+                s.kafka.partitions, s.kafka.replication())
             return f"created {', '.join(created)}" if created else "present"
         if name == "schema":
             provision.apply_schema(Postgres(ctx).dsn(), s.postgres.database)
             return f"{s.postgres.database}.sales_summary ready"
         if name == "index-template":
-            provision.install_index_template(Elasticsearch(ctx).url, s.elasticsearch.index)
+            provision.install_index_template(ctx.endpoints.elasticsearch, s.elasticsearch.index)
             return f"{s.elasticsearch.index} ready"
         if name == "flink-job":
             return self._ensure_job(ctx, progress)
@@ -192,15 +197,14 @@ class LocalRuntime:
 
     # -- the Flink job ---------------------------------------------------------------------------------
     def job_config(self, ctx: LocalContext) -> provision.JobConfig:
-        return provision.JobConfig.of(self.settings, f"{ctx.host}:{self.settings.ports.kafka}",
-                                      f"{ctx.host}:{self.settings.ports.postgres}", ctx.secrets.postgres_password)
+        return provision.JobConfig.of(self.settings, ctx.kafka, ctx.endpoints.postgres)
 
     def _ensure_job(self, ctx: LocalContext, progress: Progress) -> str:
         cluster = FlinkCluster(ctx)
         restore = self._restore_point(cluster)
+        taskmanager = next(s.name for s in self.services if s.runs_as == "flink-taskmanager")
         submitter = JobSubmitter(cluster, cluster.rest_url, self.supervisor.log_file("flink-job"),
-                                 lambda: self.supervisor.tail("flink-taskmanager", 15),
-                                 "see `streamctl logs flink-taskmanager`")
+                                 lambda: self.supervisor.tail(taskmanager, 15), f"see `streamctl logs {taskmanager}`")
         job_id, detail = submitter.ensure_running(self.job_config(ctx), str(restore) if restore else None, progress)
         (cluster.dir / LAST_SAVEPOINT).unlink(missing_ok=True)  # consumed: the job has its state
         self._forget_old_checkpoints(cluster, job_id)
@@ -225,20 +229,18 @@ class LocalRuntime:
         self.supervisor.stop(watchdog.NAME, timeout_s=15)  # first: it would restart what down stops
         if self.supervisor.record("flink-jobmanager"):
             results.append(("flink-job", self._savepoint_job(progress)))
-        ctx = None
-        for spec in stop_order():
-            if spec.kind == TASK:
-                continue
-            if ctx is None:
-                try:
-                    ctx = self.context()
-                except StreamctlError:
-                    ctx = None
-            cls = SERVICE_CLASSES[spec.name]
+        def stop(spec: ServiceSpec) -> tuple[str, str]:
+            cls = SERVICE_CLASSES[spec.runs_as]
             progress.update(spec.name, "stopping")
             outcome = self.supervisor.stop(spec.name, cls.stop_signal, cls.stop_timeout_s)
             progress.update(spec.name, "stopped", outcome)
-            results.append((spec.name, outcome))
+            return spec.name, outcome
+
+        # Instances of one role stop together: the last KRaft node alone would wait for a quorum.
+        for _, group in itertools.groupby([s for s in stop_order(self.specs) if s.kind != TASK],
+                                          key=lambda spec: spec.runs_as):
+            with concurrent.futures.ThreadPoolExecutor() as pool:
+                results.extend(pool.map(stop, list(group)))
         if purge and self.stack_dir.exists():
             shutil.rmtree(self.stack_dir)
             results.append(("data", f"deleted {self.stack_dir}"))
@@ -248,7 +250,7 @@ class LocalRuntime:
         try:
             ctx = self.context()
             cluster = FlinkCluster(ctx)
-            job = provision.find_job(cluster.rest_url)
+            job = provision.find_job(cluster.rest_url, provision.StackNames.of(self.settings).job_name)
             if job is None or job.state != "RUNNING":
                 return "no running job"
             progress.update("flink-job", "stopping", "taking a savepoint")
@@ -265,7 +267,7 @@ class LocalRuntime:
         ctx = self.context()
         services = []
         restarts = watchdog.read_restarts(self.supervisor.run_dir)
-        for spec in services_only():
+        for spec in self.services:
             service = self.service(ctx, spec.name)
             record = self.supervisor.record(spec.name)
             if record is None:
@@ -283,37 +285,35 @@ class LocalRuntime:
         job_state = "UNKNOWN"
         if self.supervisor.record("flink-jobmanager"):
             try:
-                job = provision.find_job(FlinkCluster(ctx).rest_url)
+                job = provision.find_job(FlinkCluster(ctx).rest_url, provision.StackNames.of(self.settings).job_name)
                 job_state = job.state if job else "NOT SUBMITTED"
             except (OSError, ValueError):
                 job_state = "UNREACHABLE"
         else:
             job_state = "STOPPED"
         lags = []
-        if self.supervisor.record("kafka"):
+        if any(self.supervisor.record(s.name) for s in self.services if s.runs_as == "kafka"):
             try:
-                lags = [dataclasses.asdict(lag) for lag in lag_report(f"{ctx.host}:{self.settings.ports.kafka}", {
-                    "streamctl-job": self.settings.kafka.topic,
-                    "streamctl-indexer": self.settings.kafka.aggregates_topic})]
+                lags = [dataclasses.asdict(lag) for lag in lag_report(
+                    ctx.kafka, provision.StackNames.of(self.settings).lag_groups(self.settings))]
             except Exception as exc:  # status reports; it does not fail on a broker that is not answering
                 lags = [{"error": f"{type(exc).__name__}: {exc}"}]
         return StackStatus(self.name, services, job_state, lags)
 
     def endpoints(self, ctx: LocalContext) -> dict[str, str]:
-        s = self.settings
         return {
             "Flink UI": FlinkCluster(ctx).rest_url,
             "producer API": Producer(ctx).url,
             "Elasticsearch": Elasticsearch(ctx).url,
             "PostgreSQL": Postgres(ctx).endpoint(),
-            "Kafka": f"{ctx.host}:{s.ports.kafka}",
+            "Kafka": ctx.kafka.describe(),
         }
 
     def log_path(self, name: str) -> Path:
         return self.supervisor.log_file(name)
 
     def log_names(self) -> list[str]:
-        return [s.name for s in services_only()] + ["flink-job"]
+        return [s.name for s in self.services] + ["flink-job"]
 
     def log_lines(self, name: str, tail: int, follow: bool) -> Iterator[str]:
         path = self.log_path(name)
