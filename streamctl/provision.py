@@ -85,6 +85,16 @@ def topic_layout(topic: str, aggregates_topic: str, min_insync_replicas: int = 1
     }
 
 
+def apply_schema_in(postgres: PostgresAccess) -> None:
+    """The table and its columns in a database that exists (a cluster streamctl did not create)."""
+    connection = postgres.connect(timeout_s=10)
+    try:
+        with connection, connection.cursor() as cursor:
+            cursor.execute(SCHEMA_FILE.read_text())
+    finally:
+        connection.close()
+
+
 def apply_schema(admin_dsn: str, database: str) -> None:
     import psycopg2
     from psycopg2 import sql
@@ -137,6 +147,7 @@ class JobConfig:
     parallelism: int
     dedup_minutes: int
     job_name: str = JOB_NAME
+    pipeline_jars: tuple[str, ...] = ()  # file: URIs the client ships with the job (a cluster without connectors)
 
     @classmethod
     def of(cls, settings, kafka: KafkaAccess, postgres: PostgresAccess) -> "JobConfig":
@@ -220,10 +231,13 @@ def job_fully_running(rest_url: str, job_id: str) -> tuple[bool, str]:
     return False, f"{body.get('state')} ({running}/{len(vertices)} tasks running)"
 
 
-def stop_with_savepoint(rest_url: str, job_id: str, target_dir: Path, timeout_s: float = 60) -> str:
-    """Stop the job and take a savepoint; returns its location."""
-    status, body = http_json(f"{rest_url}/jobs/{job_id}/stop", 10, "POST",
-                             {"targetDirectory": target_dir.as_uri(), "drain": False})
+def stop_with_savepoint(rest_url: str, job_id: str, target_dir: Path | str | None, timeout_s: float = 60) -> str:
+    """Stop the job and take a savepoint; returns its location. `target_dir` as the cluster sees it;
+    None: the cluster's own state.savepoints.dir."""
+    request: dict = {"drain": False}
+    if target_dir:
+        request["targetDirectory"] = target_dir.as_uri() if isinstance(target_dir, Path) else target_dir
+    status, body = http_json(f"{rest_url}/jobs/{job_id}/stop", 10, "POST", request)
     if status != 202:
         raise StartupError(f"Flink refused stop-with-savepoint ({status})", details=str(body)[:500])
     trigger = body["request-id"]

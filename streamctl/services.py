@@ -52,9 +52,18 @@ STACK: tuple[ServiceSpec, ...] = (
 SCALED_ROLES = {"kafka": lambda s: s.kafka.brokers, "flink-taskmanager": lambda s: s.flink.taskmanagers}
 
 
-def stack(settings: Settings) -> tuple[ServiceSpec, ...]:
+# What streamctl runs itself when the clusters are someone else's (the external runtime).
+OWN_PROCESSES = ("producer", "indexer")
+
+
+def stack(settings: Settings, runtime: str = "local") -> tuple[ServiceSpec, ...]:
     """The stack as these settings ask for it: a role that runs N times becomes `role-1`..`role-N`,
-    and whatever depended on the role depends on every instance."""
+    and whatever depended on the role depends on every instance. On the external runtime: only
+    streamctl's own processes and the provisioning steps, depending on nothing outside."""
+    if runtime == "external":
+        kept = [s for s in STACK if s.kind == TASK or s.name in OWN_PROCESSES]
+        own = {s.name for s in kept}
+        return tuple(replace(s, depends_on=tuple(d for d in s.depends_on if d in own)) for s in kept)
     instances: dict[str, list[str]] = {}
     specs: list[ServiceSpec] = []
     for spec in STACK:

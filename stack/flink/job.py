@@ -243,6 +243,8 @@ def main() -> None:
     conf = t_env.get_config()
     conf.set("pipeline.name", cfg.get("job_name", "streamctl-sales-aggregation"))
     conf.set("table.local-time-zone", "UTC")
+    if cfg.get("pipeline_jars"):  # a session cluster whose lib/ lacks the connectors: ship them with the job
+        conf.set("pipeline.jars", ";".join(cfg["pipeline_jars"]))
     conf.set("parallelism.default", str(cfg.get("parallelism", 1)))
     conf.set("execution.checkpointing.interval", f"{int(cfg['checkpoint_interval_seconds'])}s")
     conf.set("execution.checkpointing.externalized-checkpoint-retention", "RETAIN_ON_CANCELLATION")

@@ -41,8 +41,8 @@ def choose(settings: Settings, requested: str | None = None) -> Choice:
     recorded = recorded_runtime(settings.stack_dir)
     if wanted == "auto" and recorded:
         return Choice(recorded, f"stack {settings.stack_name!r} was brought up with the {recorded} runtime")
-    if wanted == "local":
-        return Choice("local", "asked for")
+    if wanted in ("local", "external"):
+        return Choice(wanted, "asked for")
     if wanted == "docker":
         if not docker_runtime_available():
             raise PreflightError("the docker runtime is not part of this version of streamctl",
@@ -82,6 +82,10 @@ def existing_stacks(state_dir: Path) -> list[str]:
 
 
 def runtime_for(settings: Settings, choice: Choice):
+    if choice.name == "external":
+        from streamctl.runtimes.external.runtime import ExternalRuntime
+
+        return ExternalRuntime(settings)
     if choice.name == "docker":
         from streamctl.runtimes.docker.runtime import DockerRuntime
 

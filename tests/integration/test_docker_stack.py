@@ -62,7 +62,7 @@ def test_docker_stack_up_load_validate_exact_and_down_leaves_nothing():
         assert poster.acknowledged and set(poster.statuses) <= {201}
 
         def job_running() -> bool:
-            job = provision.find_job(endpoints.flink_url)
+            job = provision.find_job(endpoints.flink_url, provision.StackNames.of(settings).job_name)
             return job is not None and provision.job_fully_running(endpoints.flink_url, job.job_id)[0]
 
         wait_for(job_running, 120, what="the job to run again")
@@ -79,7 +79,7 @@ def test_docker_stack_up_load_validate_exact_and_down_leaves_nothing():
         assert (settings.stack_dir / "flink" / "last-savepoint").is_file()
         assert cli(config, "up", "--runtime", "docker") == 0
         flink = Endpoints.of(settings).flink_url
-        job = provision.find_job(flink)
+        job = provision.find_job(flink, provision.StackNames.of(settings_of(config)).job_name)
         _, checkpoints = http_json(f"{flink}/jobs/{job.job_id}/checkpoints")
         restored = checkpoints["latest"]["restored"]
         assert restored["is_savepoint"] and "/flink-state/savepoints/savepoint-" in restored["external_path"]

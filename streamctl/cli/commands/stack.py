@@ -93,7 +93,9 @@ def bring_up(settings, runtime: str | None, offline: bool = False):
 @app.command()
 def up(
     ctx: typer.Context,
-    runtime: Optional[str] = typer.Option(None, "--runtime", help="local, docker or auto (docker when an engine answers)."),
+    runtime: Optional[str] = typer.Option(
+        None, "--runtime", help="local, docker, external (clusters named by external.*) or auto (docker when an"
+                                " engine answers, else local)."),
     offline: bool = typer.Option(False, "--offline", help="Do not download missing artifacts."),
 ) -> int:
     """Bring the whole stack up (idempotent: a running stack is reported, nothing starts twice)."""
@@ -153,6 +155,30 @@ def _uptime(seconds: float | None) -> str:
     minutes, secs = divmod(int(seconds), 60)
     hours, minutes = divmod(minutes, 60)
     return f"{hours}h{minutes:02d}m" if hours else f"{minutes}m{secs:02d}s"
+
+
+@app.command()
+def doctor(
+    ctx: typer.Context,
+    as_json: bool = typer.Option(False, "--json", help="Print the findings as JSON."),
+) -> int:
+    """Check the external runtime's clusters (external.*): reachable, credentials, CA, versions, replication.
+    Exit 4 when one is not ready. Nothing is started or changed."""
+    from streamctl.runtimes.external.runtime import ExternalRuntime
+
+    settings = ctx.obj.settings()
+    findings = ExternalRuntime(settings).check()
+    if as_json:
+        stdout.print_json(json.dumps([dataclasses.asdict(f) for f in findings]))
+    else:
+        table = Table(title=f"external clusters of stack {settings.stack_name!r}", title_justify="left")
+        for column in ("service", "check", "detail"):
+            table.add_column(column, overflow="fold")
+        for f in findings:
+            table.add_row(f.service, "[green]ok[/]" if f.ok else "[red]failed[/]", f.detail + (f"\nhint: {f.hint}"
+                                                                                         if f.hint else ""))
+        stdout.print(table)
+    return ExitCode.OK if all(f.ok for f in findings) else ExitCode.PREFLIGHT_FAILED
 
 
 @app.command()

@@ -29,7 +29,7 @@ def _kafka_failure(access: KafkaAccess, errors: list) -> Finding:
 
     codes = {e.code() for e in errors}
     text = "; ".join(sorted({e.str() for e in errors}))[:300]
-    if KafkaError._AUTHENTICATION in codes:
+    if KafkaError._AUTHENTICATION in codes or "authentication failed" in text.lower():
         return Finding("kafka", False, f"{access.describe()}: the brokers refused the credentials",
                        "check external.kafka.username, the password it names and sasl_mechanism")
     if KafkaError._SSL in codes or "certificate" in text.lower() or "handshake" in text.lower():
@@ -49,7 +49,8 @@ def check_kafka(settings: Settings, access: KafkaAccess) -> Finding:
     try:
         metadata = admin.list_topics(timeout=8)
     except KafkaException as exc:
-        return _kafka_failure(access, errors or [exc.args[0]])
+        admin.poll(1)  # error callbacks (the SASL or TLS reason) are only served by poll()
+        return _kafka_failure(access, errors + [exc.args[0]])
     if errors and not metadata.brokers:
         return _kafka_failure(access, errors)
     wanted = replication_of(settings)
@@ -95,11 +96,14 @@ def check_flink(settings: Settings, rest_url: str) -> Finding:
     if not version.startswith(FLINK_VERSION):
         return Finding("flink", False, f"the session cluster runs Flink {version}; the job needs {FLINK_VERSION}x",
                        "point external.flink.rest_url at a Flink 1.20 session cluster")
-    slots = int(overview.get("slots-total", 0)) if isinstance(overview, dict) else 0
-    if slots < settings.flink.parallelism:
-        return Finding("flink", False, f"the session cluster offers {slots} task slots; the job needs"
+    free = int(overview.get("slots-available", 0)) if isinstance(overview, dict) else 0
+    from streamctl.provision import StackNames, find_job
+
+    job = find_job(rest_url, StackNames.of(settings).job_name)
+    if (job is None or job.state != "RUNNING") and free < settings.flink.parallelism:
+        return Finding("flink", False, f"the session cluster has {free} free task slots; the job needs"
                                        f" {settings.flink.parallelism}", "add TaskManagers or lower flink.parallelism")
-    return Finding("flink", True, f"Flink {version} at {rest_url}, {slots} slots")
+    return Finding("flink", True, f"Flink {version} at {rest_url}, {free} free slots")
 
 
 def check_postgres(pg: PostgresAccess) -> Finding:
@@ -111,6 +115,8 @@ def check_postgres(pg: PostgresAccess) -> Finding:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else "no answer"
         if "password" in first or "authentication" in first:
             hint = "check the user in external.postgres.dsn and the password it names"
+        elif "does not exist" in first:
+            hint = f"create the database (CREATE DATABASE {pg.database}), or name another in external.postgres.dsn"
         elif "SSL" in first or "certificate" in first:
             hint = "check sslmode and sslrootcert in external.postgres.dsn"
         else:
@@ -146,7 +152,12 @@ def check_elasticsearch(es: ElasticsearchAccess) -> Finding:
     if status == 401:
         return Finding("elasticsearch", False, f"{es.url} refused the credentials",
                        "check external.elasticsearch.username and the password it names")
-    version = str(body.get("version", {}).get("number", "?")) if isinstance(body, dict) else "?"
+    version = str(body.get("version", {}).get("number", "?")) if status == 200 and isinstance(body, dict) else "?"
+    if status in (404, 405):  # a distribution without the root endpoint (the integ-test zip): ask the nodes
+        status, body = es.request("/_nodes/_local?filter_path=nodes.*.version", 5)
+        nodes = body.get("nodes", {}) if status == 200 and isinstance(body, dict) else {}
+        found: dict = next(iter(nodes.values()), {})
+        version = str(found.get("version", "?"))
     if status != 200 or not version.startswith(ELASTICSEARCH_MAJOR):
         return Finding("elasticsearch", False, f"{es.url} answered {status} with version {version};"
                                                f" streamctl needs Elasticsearch {ELASTICSEARCH_MAJOR}x",

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from streamctl.config import Settings, env_name
 from streamctl.endpoints import ElasticsearchAccess, Endpoints, PostgresAccess, host_of
@@ -82,12 +83,22 @@ def external_elasticsearch(settings: Settings) -> ElasticsearchAccess:
                                _ca(e.ca_file, "external.elasticsearch.ca_file"))
 
 
+def flink_rest_url(settings: Settings) -> str:
+    url = _required(settings.external.flink.rest_url, "external.flink.rest_url").rstrip("/")
+    parts = urlsplit(url)
+    if parts.scheme != "http" or not parts.hostname or parts.path:
+        raise ConfigError(f"external.flink.rest_url must be http://host:port, got {url!r}",
+                          hint="HTTPS to the REST API is not supported yet: reach it through a tunnel"
+                               " (kubectl port-forward) or a plain-HTTP internal address")
+    return url
+
+
 def external_endpoints(settings: Settings) -> Endpoints:
     """Everything streamctl reaches in the external clusters, plus its own producer API."""
     return Endpoints(
         kafka=external_kafka(settings),
         producer_url=f"http://{host_of(settings)}:{settings.ports.producer}",
-        flink_url=_required(settings.external.flink.rest_url, "external.flink.rest_url").rstrip("/"),
+        flink_url=flink_rest_url(settings),
         elasticsearch=external_elasticsearch(settings),
         postgres=external_postgres(settings),
     )

@@ -282,23 +282,23 @@ class LocalRuntime:
                                           time.time() - record.started_at,
                                           sum(rss_bytes(p) for p in group_pids(record.pid) or [record.pid]),
                                           service.endpoint(), restarts.get(spec.name, 0)))
-        job_state = "UNKNOWN"
-        if self.supervisor.record("flink-jobmanager"):
-            try:
-                job = provision.find_job(FlinkCluster(ctx).rest_url, provision.StackNames.of(self.settings).job_name)
-                job_state = job.state if job else "NOT SUBMITTED"
-            except (OSError, ValueError):
-                job_state = "UNREACHABLE"
-        else:
-            job_state = "STOPPED"
-        lags = []
-        if any(self.supervisor.record(s.name) for s in self.services if s.runs_as == "kafka"):
-            try:
-                lags = [dataclasses.asdict(lag) for lag in lag_report(
-                    ctx.kafka, provision.StackNames.of(self.settings).lag_groups(self.settings))]
-            except Exception as exc:  # status reports; it does not fail on a broker that is not answering
-                lags = [{"error": f"{type(exc).__name__}: {exc}"}]
-        return StackStatus(self.name, services, job_state, lags)
+        job_state = self._job_state(ctx) if self.supervisor.record("flink-jobmanager") else "STOPPED"
+        kafka_up = any(self.supervisor.record(s.name) for s in self.services if s.runs_as == "kafka")
+        return StackStatus(self.name, services, job_state, self._lags(ctx) if kafka_up else [])
+
+    def _job_state(self, ctx: LocalContext) -> str:
+        try:
+            job = provision.find_job(ctx.endpoints.flink_url, provision.StackNames.of(self.settings).job_name)
+        except (OSError, ValueError):
+            return "UNREACHABLE"
+        return job.state if job else "NOT SUBMITTED"
+
+    def _lags(self, ctx: LocalContext) -> list[dict]:
+        try:
+            return [dataclasses.asdict(lag) for lag in lag_report(
+                ctx.kafka, provision.StackNames.of(self.settings).lag_groups(self.settings))]
+        except Exception as exc:  # status reports; it does not fail on a broker that is not answering
+            return [{"error": f"{type(exc).__name__}: {exc}"}]
 
     def endpoints(self, ctx: LocalContext) -> dict[str, str]:
         return {

@@ -82,9 +82,9 @@ def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
     from streamctl.config import load_settings
-    from streamctl.runtimes.local.runtime import LocalRuntime
+    from streamctl.runtimes.select import stack_runtime
 
-    runtime = LocalRuntime(load_settings(config_file=Path(args.settings), env={}))
+    runtime = stack_runtime(load_settings(config_file=Path(args.settings), env={}))  # local or external
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())

@@ -1,0 +1,174 @@
+"""The external runtime: Kafka, Flink, PostgreSQL and Elasticsearch are clusters someone else runs.
+
+streamctl checks them (doctor), provisions what it needs in them (topics with the configured
+replication, the table, the index template), submits the job to the Flink session cluster, and runs
+only its own processes here: the producer API and the indexer, supervised as in the local runtime.
+`down` stops the job with a savepoint and stops those processes; it never deletes data it did not create.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import Callable
+
+from streamctl import provision
+from streamctl.artifacts.fetch import cached_file
+from streamctl.artifacts.lock import Role, read_lock
+from streamctl.config import Settings
+from streamctl.errors import PreflightError, StreamctlError, UsageError
+from streamctl.paths import LOCK_FILE
+from streamctl.runtimes.external.doctor import Finding, doctor, replication_of
+from streamctl.runtimes.external.settings import external_endpoints
+from streamctl.runtimes.flink_job import JobSubmitter
+from streamctl.runtimes.local import preflight, watchdog
+from streamctl.runtimes.local.base import LocalContext
+from streamctl.runtimes.local.flink import FlinkCluster, flink_home
+from streamctl.runtimes.local.java import find_java
+from streamctl.runtimes.local.runtime import LAST_SAVEPOINT, LocalRuntime
+from streamctl.runtimes.local.supervisor import RunAs
+from streamctl.runtimes.model import NO_PROGRESS, Progress
+from streamctl.services import SERVICE, services_only, spec_ports, stack, stop_order
+from streamctl.waits import http_json
+
+# What the local client must not hand to someone else's cluster: its own addresses, memory and state
+# directories come from the cluster's configuration.
+_CLUSTER_KEYS = ("state.", "jobmanager.", "taskmanager.", "rest.", "blob.", "parallelism.")
+
+
+def cluster_jars(rest_url: str) -> set[str]:
+    """The jar names on the JobManager's classpath (its lib/), as its REST API reports them."""
+    try:
+        status, environment = http_json(f"{rest_url}/jobmanager/environment", 5)
+    except (OSError, ValueError):
+        return set()
+    classpath = environment.get("classpath", []) if status == 200 and isinstance(environment, dict) else []
+    return {entry.rsplit("/", 1)[-1] for entry in classpath}
+
+
+class ClientOnly(FlinkCluster):
+    """The PyFlink client's conf/ and lib/ (connectors included, for planning the job), without the
+    local cluster's settings."""
+
+    def config(self) -> dict[str, object]:
+        return {k: v for k, v in super().config().items() if not k.startswith(_CLUSTER_KEYS)}
+
+
+class ExternalRuntime(LocalRuntime):
+    name = "external"
+
+    def __init__(self, settings: Settings):
+        super().__init__(settings)
+        self.specs = stack(settings, runtime="external")
+        self.services = services_only(self.specs)
+
+    def check(self) -> list[Finding]:
+        """Each external endpoint checked (what `streamctl doctor` prints)."""
+        return doctor(self.settings, external_endpoints(self.settings))
+
+    # -- up ------------------------------------------------------------------------------------------
+    def preflight(self, fetch: Callable[[], None] | None = None) -> RunAs | None:
+        find_java(self.settings.java_home)  # the job is planned and submitted from this machine
+        flink_home()
+        running = {s.name for s in self.services if self.supervisor.record(s.name)}
+        preflight.check_ports(self.settings, [p for s in self.services if s.name not in running
+                                              for p in spec_ports(self.settings, s)])
+        preflight.check_disk(self.stack_dir)
+        for finding in self.check():
+            if not finding.ok:
+                raise PreflightError(f"{finding.service}: {finding.detail}", hint=finding.hint)
+        if fetch is not None:
+            fetch()
+        return None  # nothing here runs PostgreSQL or Elasticsearch: no service account needed
+
+    def _run_task(self, ctx: LocalContext, name: str, progress: Progress) -> str:
+        s, endpoints = self.settings, ctx.endpoints
+        if name == "topics":
+            replication = replication_of(s)
+            isr = s.kafka.min_insync_replicas or max(1, min(2, replication - 1))
+            created = provision.create_topics(
+                endpoints.kafka, provision.topic_layout(s.kafka.topic, s.kafka.aggregates_topic, isr),
+                s.kafka.partitions, replication)
+            return f"created {', '.join(created)} (x{replication})" if created else "present"
+        if name == "schema":
+            provision.apply_schema_in(endpoints.postgres)
+            return f"{endpoints.postgres.database}.sales_summary ready"
+        if name == "index-template":
+            provision.install_index_template(endpoints.elasticsearch, s.elasticsearch.index)
+            return f"{s.elasticsearch.index} ready"
+        if name == "flink-job":
+            return self._ensure_job(ctx, progress)
+        raise StreamctlError(f"unknown task {name}")
+
+    # -- the Flink job -------------------------------------------------------------------------------
+    def job_config(self, ctx: LocalContext) -> provision.JobConfig:
+        config = provision.JobConfig.of(self.settings, ctx.kafka, ctx.endpoints.postgres)
+        if not self.settings.external.flink.ship_connectors:
+            return config
+        present = cluster_jars(ctx.endpoints.flink_url)
+        # Only what the cluster lacks: a second copy of a class its lib/ holds (kafka-clients) fails
+        # the job with "cannot assign instance of X to field of type X" (measured).
+        jars = tuple(cached_file(self.settings.cache_dir, a).resolve().as_uri()
+                     for a in read_lock(LOCK_FILE).by_role(Role.FLINK_CONNECTOR)
+                     if a.extension == "jar" and not any(name.startswith(f"{a.artifact}-") for name in present))
+        return dataclasses.replace(config, pipeline_jars=jars)
+
+    @property
+    def savepoint_marker(self) -> Path:
+        return self.stack_dir / "flink" / LAST_SAVEPOINT
+
+    def _ensure_job(self, ctx: LocalContext, progress: Progress) -> str:
+        client = ClientOnly(ctx)
+        client.prepare()
+        marker = self.savepoint_marker
+        restore = marker.read_text().strip() if marker.is_file() else None
+        submitter = JobSubmitter(client, ctx.endpoints.flink_url, self.supervisor.log_file("flink-job"),
+                                 failure_hint="see `streamctl logs flink-job` and the session cluster's own logs")
+        _, detail = submitter.ensure_running(self.job_config(ctx), restore, progress)
+        marker.unlink(missing_ok=True)  # consumed: the job has its state
+        return detail
+
+    def _savepoint_job(self, progress: Progress) -> str:
+        try:
+            rest_url = external_endpoints(self.settings).flink_url
+            job = provision.find_job(rest_url, provision.StackNames.of(self.settings).job_name)
+            if job is None or job.state != "RUNNING":
+                return "no running job"
+            progress.update("flink-job", "stopping", "taking a savepoint")
+            location = provision.stop_with_savepoint(rest_url, job.job_id,
+                                                     self.settings.external.flink.savepoint_dir or None, 120)
+            self.savepoint_marker.parent.mkdir(parents=True, exist_ok=True)
+            self.savepoint_marker.write_text(location)
+            progress.update("flink-job", "stopped", "savepoint taken")
+            return f"stopped with savepoint {location}"
+        except (StreamctlError, OSError, ValueError) as exc:
+            return f"no savepoint ({getattr(exc, 'message', exc)}); the job was left as it was"
+
+    # -- down ----------------------------------------------------------------------------------------
+    def down(self, purge: bool = False, progress: Progress = NO_PROGRESS) -> list[tuple[str, str]]:
+        if purge:
+            raise UsageError("--purge deletes a stack's data, and the external runtime never deletes data in"
+                             " clusters streamctl did not create",
+                             hint="run `streamctl down` without --purge; drop the topics, table and index yourself")
+        self.supervisor.stop(watchdog.NAME, timeout_s=15)
+        results = [("flink-job", self._savepoint_job(progress))]
+        for spec in stop_order(self.specs):
+            if spec.kind == SERVICE:
+                cls = type(self.service(self.context(), spec.name))
+                progress.update(spec.name, "stopping")
+                outcome = self.supervisor.stop(spec.name, cls.stop_signal, cls.stop_timeout_s)
+                progress.update(spec.name, "stopped", outcome)
+                results.append((spec.name, outcome))
+        return results
+
+    # -- status --------------------------------------------------------------------------------------
+    def status(self):
+        result = super().status()
+        result.job_state = self._job_state(self.context())
+        result.consumer_lag = self._lags(self.context())
+        return result
+
+    def endpoints(self, ctx: LocalContext) -> dict[str, str]:
+        e = ctx.endpoints
+        return {"Flink UI": e.flink_url, "producer API": e.producer_url, "Elasticsearch": e.elasticsearch.url,
+                "PostgreSQL": e.postgres.dsn(with_password=False), "Kafka": e.kafka.describe()}
