@@ -86,6 +86,7 @@ class FlinkSettings:
     taskmanager_memory_mb: int = 1152
     taskmanagers: int = 1  # local runtime: TaskManager processes
     slots_per_taskmanager: int = 0  # 0: enough for the parallelism, spread over the TaskManagers
+    savepoints_kept: int = 5  # `job savepoint`, `job stop` and `down` keep this many; older ones are disposed of
 
     def slots(self) -> int:
         return self.slots_per_taskmanager or -(-self.parallelism // self.taskmanagers)
@@ -449,6 +450,7 @@ def _validate(settings: Settings) -> None:
         ("kafka.min_insync_replicas", kafka.min_insync_replicas, 0, 32767),
         ("flink.taskmanagers", settings.flink.taskmanagers, 1, 16),
         ("flink.slots_per_taskmanager", settings.flink.slots_per_taskmanager, 0, 256),
+        ("flink.savepoints_kept", settings.flink.savepoints_kept, 1, 1000),
         ("load.max_failure_ratio", settings.load.max_failure_ratio, 0, 1),
     ):
         if not low <= value <= high:

@@ -55,3 +55,9 @@ class ServiceUnavailable(StreamctlError):
 
 class CheckFailed(StreamctlError):
     exit_code = ExitCode.CHECK_FAILED
+
+
+class JobStateError(StreamctlError):
+    """The job is not in a state that allows the operation (`streamctl job ...`)."""
+
+    exit_code = ExitCode.JOB_STATE

@@ -12,6 +12,7 @@ class ExitCode(IntEnum):
     ARTIFACT_ERROR = 5  # download failed, checksum mismatch, cache incomplete in --offline mode
     STARTUP_FAILED = 6  # a service died or timed out while the stack was starting
     INCONCLUSIVE = 7  # validate could not judge every window (still open, a partition never written, empty topic)
+    JOB_STATE = 8  # the Flink job is not in a state that allows the operation (not running, failing, refused upgrade)
     INTERNAL_ERROR = 70  # a bug in streamctl: rerun with --debug and report it
     USAGE = 64  # bad command line: unknown flag, missing argument
     INTERRUPTED = 130  # Ctrl-C

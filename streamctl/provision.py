@@ -148,6 +148,8 @@ class JobConfig:
     dedup_minutes: int
     job_name: str = JOB_NAME
     pipeline_jars: tuple[str, ...] = ()  # file: URIs the client ships with the job (a cluster without connectors)
+    read_from_ms: int | None = None  # a replay: read the topic from this append time (None: from the start)
+    emit_from_ms: int = 0  # a replay: write only windows starting at or after this
 
     @classmethod
     def of(cls, settings, kafka: KafkaAccess, postgres: PostgresAccess) -> "JobConfig":

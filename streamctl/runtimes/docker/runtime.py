@@ -20,7 +20,9 @@ from typing import Callable, Iterator
 from streamctl import __version__, provision
 from streamctl.config import Settings, env_name
 from streamctl.endpoints import Endpoints, PostgresAccess
-from streamctl.errors import PreflightError, ServiceUnavailable, StreamctlError
+from streamctl.errors import PreflightError, ServiceUnavailable
+from streamctl.job import operations
+from streamctl.job.placement import JobPlacement
 from streamctl.kafka_access import KafkaAccess
 from streamctl.kafka_info import lag_report
 from streamctl.paths import STACK_DIR
@@ -28,7 +30,7 @@ from streamctl.runtimes.docker import kibana
 from streamctl.runtimes.docker.compose import COMPLETED, Project, load_project
 from streamctl.runtimes.docker.contexts import stager
 from streamctl.runtimes.docker.engine import Engine, connect
-from streamctl.runtimes.flink_job import JobSubmitter, tail_file
+from streamctl.runtimes.flink_job import tail_file
 from streamctl.runtimes.local.base import LocalContext
 from streamctl.runtimes.local.flink import FlinkCluster, flink_home
 from streamctl.runtimes.local.java import find_java
@@ -36,7 +38,6 @@ from streamctl.runtimes.local.preflight import port_free, port_holder
 from streamctl.runtimes.model import NO_PROGRESS, Progress, ServiceStatus, StackStatus, UpResult
 from streamctl.secrets import Secrets
 
-LAST_SAVEPOINT = "last-savepoint"
 SAVEPOINTS_IN_CLUSTER = Path("/flink-state/savepoints")
 IMAGE_VARIABLES = {  # docker.images.<key> -> the compose file's variable
     "kafka": "KAFKA_IMAGE", "postgres": "POSTGRES_IMAGE", "elasticsearch": "ELASTICSEARCH_IMAGE",
@@ -206,17 +207,17 @@ class DockerRuntime:
                                     self.settings.postgres.database)
         return provision.JobConfig.of(self.settings, KafkaAccess("kafka:19092"), in_network)
 
+    def job_placement(self, ctx: LocalContext | None = None) -> JobPlacement:
+        ctx = ctx or self._context(Secrets.load(self.stack_dir) or Secrets(postgres_password=""))
+        client = FlinkCluster(ctx)  # the client's conf/ and lib/ (with the connectors) on this machine
+        client.prepare()
+        return JobPlacement(Endpoints.of(self.settings).flink_url, self.job_config(ctx), client,
+                            self.stack_dir / "flink", SAVEPOINTS_IN_CLUSTER.as_uri(), log_file=self.job_log,
+                            failure_details=lambda: "\n".join(self.log_lines("taskmanager", 15, False)),
+                            failure_hint="see `streamctl logs taskmanager`")
+
     def _ensure_job(self, ctx: LocalContext, progress: Progress) -> str:
-        cluster = FlinkCluster(ctx)  # the client's conf/ and lib/ (with the connectors) on this machine
-        cluster.prepare()
-        marker = cluster.dir / LAST_SAVEPOINT
-        restore = marker.read_text().strip() if marker.is_file() else None
-        rest_url = Endpoints.of(self.settings).flink_url
-        submitter = JobSubmitter(cluster, rest_url, self.job_log, lambda: "\n".join(self.log_lines("taskmanager", 15, False)),
-                                 "see `streamctl logs taskmanager`")
-        _, detail = submitter.ensure_running(self.job_config(ctx), restore, progress)
-        marker.unlink(missing_ok=True)  # consumed: the job has its state
-        return detail
+        return operations.ensure_running(self.job_placement(ctx), progress)[1]
 
     # -- down -----------------------------------------------------------------------------------------
     def down(self, purge: bool = False, progress: Progress = NO_PROGRESS) -> list[tuple[str, str]]:
@@ -233,21 +234,7 @@ class DockerRuntime:
         return results
 
     def _savepoint_job(self, progress: Progress) -> str:
-        rest_url = Endpoints.of(self.settings).flink_url
-        try:
-            job = provision.find_job(rest_url, provision.StackNames.of(self.settings).job_name)
-            if job is None or job.state != "RUNNING":
-                return "no running job"
-            progress.update("flink-job", "stopping", "taking a savepoint")
-            location = provision.stop_with_savepoint(rest_url, job.job_id, SAVEPOINTS_IN_CLUSTER)
-            marker = self.stack_dir / "flink" / LAST_SAVEPOINT
-            marker.parent.mkdir(parents=True, exist_ok=True)
-            marker.write_text(location)
-            progress.update("flink-job", "stopped", "savepoint taken")
-            return f"stopped with savepoint {location}"
-        except (StreamctlError, OSError, ValueError) as exc:
-            # The job re-reads the topic from the start next time; the sinks' upserts keep it exact.
-            return f"no savepoint ({getattr(exc, 'message', exc)}); the next up recomputes from the topic"
+        return operations.stop_for_down(self.job_placement(), self.settings.flink.savepoints_kept, progress)
 
     # -- status ---------------------------------------------------------------------------------------
     def status(self) -> StackStatus:

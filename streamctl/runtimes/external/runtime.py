@@ -9,7 +9,6 @@ only its own processes here: the producer API and the indexer, supervised as in 
 from __future__ import annotations
 
 import dataclasses
-from pathlib import Path
 from typing import Callable
 
 from streamctl import provision
@@ -17,15 +16,16 @@ from streamctl.artifacts.fetch import cached_file
 from streamctl.artifacts.lock import Role, read_lock
 from streamctl.config import Settings
 from streamctl.errors import PreflightError, StreamctlError, UsageError
+from streamctl.job import operations
+from streamctl.job.placement import JobPlacement
 from streamctl.paths import LOCK_FILE
 from streamctl.runtimes.external.doctor import Finding, doctor, replication_of
 from streamctl.runtimes.external.settings import external_endpoints
-from streamctl.runtimes.flink_job import JobSubmitter
 from streamctl.runtimes.local import preflight, watchdog
 from streamctl.runtimes.local.base import LocalContext
 from streamctl.runtimes.local.flink import FlinkCluster, flink_home
 from streamctl.runtimes.local.java import find_java
-from streamctl.runtimes.local.runtime import LAST_SAVEPOINT, LocalRuntime
+from streamctl.runtimes.local.runtime import LocalRuntime
 from streamctl.runtimes.local.supervisor import RunAs
 from streamctl.runtimes.model import NO_PROGRESS, Progress
 from streamctl.services import SERVICE, services_only, spec_ports, stack, stop_order
@@ -113,36 +113,17 @@ class ExternalRuntime(LocalRuntime):
                      if a.extension == "jar" and not any(name.startswith(f"{a.artifact}-") for name in present))
         return dataclasses.replace(config, pipeline_jars=jars)
 
-    @property
-    def savepoint_marker(self) -> Path:
-        return self.stack_dir / "flink" / LAST_SAVEPOINT
-
-    def _ensure_job(self, ctx: LocalContext, progress: Progress) -> str:
+    def job_placement(self, ctx: LocalContext | None = None) -> JobPlacement:
+        ctx = ctx or self.context()
         client = ClientOnly(ctx)
         client.prepare()
-        marker = self.savepoint_marker
-        restore = marker.read_text().strip() if marker.is_file() else None
-        submitter = JobSubmitter(client, ctx.endpoints.flink_url, self.supervisor.log_file("flink-job"),
-                                 failure_hint="see `streamctl logs flink-job` and the session cluster's own logs")
-        _, detail = submitter.ensure_running(self.job_config(ctx), restore, progress)
-        marker.unlink(missing_ok=True)  # consumed: the job has its state
-        return detail
+        return JobPlacement(ctx.endpoints.flink_url, self.job_config(ctx), client, self.stack_dir / "flink",
+                            self.settings.external.flink.savepoint_dir or None,
+                            log_file=self.supervisor.log_file("flink-job"),
+                            failure_hint="see `streamctl logs flink-job` and the session cluster's own logs")
 
     def _savepoint_job(self, progress: Progress) -> str:
-        try:
-            rest_url = external_endpoints(self.settings).flink_url
-            job = provision.find_job(rest_url, provision.StackNames.of(self.settings).job_name)
-            if job is None or job.state != "RUNNING":
-                return "no running job"
-            progress.update("flink-job", "stopping", "taking a savepoint")
-            location = provision.stop_with_savepoint(rest_url, job.job_id,
-                                                     self.settings.external.flink.savepoint_dir or None, 120)
-            self.savepoint_marker.parent.mkdir(parents=True, exist_ok=True)
-            self.savepoint_marker.write_text(location)
-            progress.update("flink-job", "stopped", "savepoint taken")
-            return f"stopped with savepoint {location}"
-        except (StreamctlError, OSError, ValueError) as exc:
-            return f"no savepoint ({getattr(exc, 'message', exc)}); the job was left as it was"
+        return operations.stop_for_down(self.job_placement(), self.settings.flink.savepoints_kept, progress)
 
     # -- down ----------------------------------------------------------------------------------------
     def down(self, purge: bool = False, progress: Progress = NO_PROGRESS) -> list[tuple[str, str]]:

@@ -19,10 +19,11 @@ from streamctl.artifacts.fetch import Fetcher
 from streamctl.artifacts.lock import read_lock
 from streamctl.config import Settings, settings_yaml
 from streamctl.errors import ServiceUnavailable, StartupError, StreamctlError
+from streamctl.job import operations
+from streamctl.job.placement import JobPlacement
 from streamctl.kafka_info import lag_report
 from streamctl.parallel import run_graph
 from streamctl.paths import LOCK_FILE
-from streamctl.runtimes.flink_job import JobSubmitter
 from streamctl.runtimes.local import preflight, watchdog
 from streamctl.runtimes.local.base import LocalContext, LocalService
 from streamctl.runtimes.local.elasticsearch import Elasticsearch
@@ -39,7 +40,6 @@ from streamctl.services import TASK, ServiceSpec, services_only, spec_ports, sta
 SERVICE_CLASSES: dict[str, type[LocalService]] = {
     cls.name: cls for cls in (Postgres, Kafka, Elasticsearch, FlinkJobManager, FlinkTaskManager, Producer, Indexer)
 }
-LAST_SAVEPOINT = "last-savepoint"
 
 
 @contextlib.contextmanager
@@ -199,29 +199,18 @@ class LocalRuntime:
     def job_config(self, ctx: LocalContext) -> provision.JobConfig:
         return provision.JobConfig.of(self.settings, ctx.kafka, ctx.endpoints.postgres)
 
-    def _ensure_job(self, ctx: LocalContext, progress: Progress) -> str:
+    def job_placement(self, ctx: LocalContext | None = None) -> JobPlacement:
+        ctx = ctx or self.context()
         cluster = FlinkCluster(ctx)
-        restore = self._restore_point(cluster)
         taskmanager = next(s.name for s in self.services if s.runs_as == "flink-taskmanager")
-        submitter = JobSubmitter(cluster, cluster.rest_url, self.supervisor.log_file("flink-job"),
-                                 lambda: self.supervisor.tail(taskmanager, 15), f"see `streamctl logs {taskmanager}`")
-        job_id, detail = submitter.ensure_running(self.job_config(ctx), str(restore) if restore else None, progress)
-        (cluster.dir / LAST_SAVEPOINT).unlink(missing_ok=True)  # consumed: the job has its state
-        self._forget_old_checkpoints(cluster, job_id)
-        return detail
+        return JobPlacement(cluster.rest_url, self.job_config(ctx), cluster, cluster.dir,
+                            (cluster.dir / "savepoints").as_uri(), local_paths=True,
+                            checkpoints_dir=cluster.dir / "checkpoints", log_file=self.supervisor.log_file("flink-job"),
+                            failure_details=lambda: self.supervisor.tail(taskmanager, 15),
+                            failure_hint=f"see `streamctl logs {taskmanager}`")
 
-    def _restore_point(self, cluster: FlinkCluster) -> Path | None:
-        marker = cluster.dir / LAST_SAVEPOINT
-        if marker.is_file():
-            path = Path(marker.read_text().strip().removeprefix("file:"))
-            if (path / "_metadata").is_file():
-                return path
-        return provision.latest_checkpoint(cluster.dir / "checkpoints")
-
-    def _forget_old_checkpoints(self, cluster: FlinkCluster, job_id: str) -> None:
-        for job_dir in (cluster.dir / "checkpoints").iterdir():
-            if job_dir.is_dir() and job_dir.name != job_id:
-                shutil.rmtree(job_dir, ignore_errors=True)
+    def _ensure_job(self, ctx: LocalContext, progress: Progress) -> str:
+        return operations.ensure_running(self.job_placement(ctx), progress)[1]
 
     # -- down ----------------------------------------------------------------------------------------
     def down(self, purge: bool = False, progress: Progress = NO_PROGRESS) -> list[tuple[str, str]]:
@@ -247,20 +236,7 @@ class LocalRuntime:
         return results
 
     def _savepoint_job(self, progress: Progress) -> str:
-        try:
-            ctx = self.context()
-            cluster = FlinkCluster(ctx)
-            job = provision.find_job(cluster.rest_url, provision.StackNames.of(self.settings).job_name)
-            if job is None or job.state != "RUNNING":
-                return "no running job"
-            progress.update("flink-job", "stopping", "taking a savepoint")
-            location = provision.stop_with_savepoint(cluster.rest_url, job.job_id, cluster.dir / "savepoints")
-            (cluster.dir / LAST_SAVEPOINT).write_text(location)
-            progress.update("flink-job", "stopped", "savepoint taken")
-            return f"stopped with savepoint {location}"
-        except (StreamctlError, OSError, ValueError) as exc:
-            # The retained checkpoints remain; the next `up` restores from the newest.
-            return f"no savepoint ({getattr(exc, 'message', exc)}); the next up restores from the last checkpoint"
+        return operations.stop_for_down(self.job_placement(), self.settings.flink.savepoints_kept, progress)
 
     # -- status ----------------------------------------------------------------------------------------
     def status(self) -> StackStatus:

@@ -1,0 +1,1 @@
+"""The Flink job as something to operate: placement, savepoints, stop, resume, rescale, upgrade, replay."""

@@ -1,0 +1,124 @@
+"""`streamctl job status`: the job as the JobManager and Kafka see it, in one report."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+from streamctl.job.operations import current, savepoints
+from streamctl.job.placement import JobPlacement
+from streamctl.kafka_access import KafkaAccess
+from streamctl.waits import http_json
+
+
+@dataclass
+class VertexReport:
+    name: str
+    parallelism: int
+    status: str
+    records_in_per_s: float
+    records_out_per_s: float
+    backpressure: str  # ok | low | high | unknown
+
+
+@dataclass
+class PartitionLag:
+    partition: int
+    end_offset: int
+    committed: int
+    lag: int
+
+
+@dataclass
+class JobReport:
+    job_id: str = ""
+    name: str = ""
+    state: str = "NOT SUBMITTED"
+    parallelism: int = 0
+    uptime_s: float = 0
+    restarts: int = 0
+    last_checkpoint: dict = field(default_factory=dict)  # age_s, size_bytes, duration_ms, id
+    last_savepoint: str = ""
+    watermark_delay_s: float | None = None  # wall clock minus the lowest watermark of the windowing
+    vertices: list[VertexReport] = field(default_factory=list)
+    source_lag: list[PartitionLag] = field(default_factory=list)
+
+
+def _get(url: str) -> dict:
+    status, body = http_json(url, 5)
+    return body if status == 200 and isinstance(body, dict) else {}
+
+
+def _metric_sum(rest: str, job_id: str, vertex_id: str, name: str) -> float:
+    status, body = http_json(f"{rest}/jobs/{job_id}/vertices/{vertex_id}/subtasks/metrics?get={name}&agg=sum", 5)
+    if status == 200 and isinstance(body, list) and body:
+        return float(body[0].get("sum", 0.0))
+    return 0.0
+
+
+def _lowest_watermark(rest: str, job_id: str, vertex_id: str) -> int | None:
+    status, body = http_json(f"{rest}/jobs/{job_id}/vertices/{vertex_id}/watermarks", 5)
+    values = [int(float(w["value"])) for w in body or [] if status == 200 and "value" in w]
+    real = [v for v in values if 0 < v < 2**62]  # Long.MIN_VALUE: no watermark yet
+    return min(real) if real else None
+
+
+def job_report(p: JobPlacement, kafka: KafkaAccess | None, topic: str, group: str) -> JobReport:
+    job = current(p)
+    if job is None:
+        return JobReport(name=p.job_name)
+    rest = p.rest_url
+    detail = _get(f"{rest}/jobs/{job.job_id}")
+    report = JobReport(job.job_id, p.job_name, detail.get("state", job.state))
+    now_ms = time.time() * 1000
+    report.uptime_s = round(detail.get("duration", 0) / 1000, 1) if report.state == "RUNNING" else 0
+    watermarks = []
+    for vertex in detail.get("vertices", []):
+        vid = vertex["id"]
+        level = _get(f"{rest}/jobs/{job.job_id}/vertices/{vid}/backpressure").get("backpressureLevel", "unknown")
+        report.vertices.append(VertexReport(
+            vertex.get("name", "")[:120], vertex.get("parallelism", 0), vertex.get("status", ""),
+            round(_metric_sum(rest, job.job_id, vid, "numRecordsInPerSecond"), 1),
+            round(_metric_sum(rest, job.job_id, vid, "numRecordsOutPerSecond"), 1), level))
+        if "Window" in vertex.get("name", "") or "window" in vertex.get("name", ""):
+            mark = _lowest_watermark(rest, job.job_id, vid)
+            if mark is not None:
+                watermarks.append(mark)
+    report.parallelism = max((v.parallelism for v in report.vertices), default=0)
+    if watermarks:
+        report.watermark_delay_s = round((now_ms - min(watermarks)) / 1000, 1)
+    status, metrics = http_json(f"{rest}/jobs/{job.job_id}/metrics?get=numRestarts", 5)
+    if status == 200 and isinstance(metrics, list) and metrics:
+        report.restarts = int(float(metrics[0].get("value", 0)))
+    checkpoints = _get(f"{rest}/jobs/{job.job_id}/checkpoints")
+    completed = (checkpoints.get("latest") or {}).get("completed") or {}
+    if completed:
+        report.last_checkpoint = {
+            "id": completed.get("id"), "age_s": round((now_ms - completed.get("latest_ack_timestamp", now_ms)) / 1000, 1),
+            "size_bytes": completed.get("checkpointed_size", completed.get("state_size", 0)),
+            "duration_ms": completed.get("end_to_end_duration", 0)}
+    savepoint = (checkpoints.get("latest") or {}).get("savepoint") or {}
+    listed = savepoints(p)
+    report.last_savepoint = savepoint.get("external_path") or (listed[-1].location if listed else "")
+    if kafka is not None:
+        report.source_lag = partition_lag(kafka, group, topic)
+    return report
+
+
+def partition_lag(kafka: KafkaAccess, group: str, topic: str) -> list[PartitionLag]:
+    """Per partition: end offset, the offset the job committed with its last checkpoint, the lag."""
+    from confluent_kafka import Consumer, TopicPartition
+
+    consumer = Consumer({**kafka.librdkafka(), "group.id": group, "enable.auto.commit": False, "log_level": 0})
+    try:
+        metadata = consumer.list_topics(topic, timeout=5).topics.get(topic)
+        partitions = sorted(metadata.partitions) if metadata and metadata.partitions else []
+        committed = consumer.committed([TopicPartition(topic, p) for p in partitions], timeout=5)
+        lags = []
+        for tp in committed:
+            end = consumer.get_watermark_offsets(TopicPartition(topic, tp.partition), timeout=5)[1]
+            done = tp.offset if tp.offset >= 0 else 0
+            lags.append(PartitionLag(tp.partition, end, done, max(0, end - done)))
+        return lags
+    finally:
+        consumer.close()

@@ -1,0 +1,172 @@
+"""`streamctl job ...` on a running local stack, each operation under load and each ending exact.
+
+The stack has two TaskManagers with one slot each, so the job can be rescaled between 1 and 2.
+Each operation's time from the command to RUNNING again is printed (pytest -s) for the README."""
+
+from __future__ import annotations
+
+import json
+import time
+from datetime import datetime, timezone
+
+import pytest
+import yaml
+
+from streamctl.exit_codes import ExitCode
+from tests.integration.stackutil import (
+    TEST_PORTS, Poster, assert_exact, cli, make_stack_config, running_stack, settings_of, validate_json,
+)
+from tests.integration.test_local_stack import pg_connect, restored_from
+
+pytestmark = pytest.mark.integration
+
+API = f"http://127.0.0.1:{TEST_PORTS['producer']}"
+TIMINGS: dict[str, float] = {}
+
+
+@pytest.fixture(scope="module")
+def stack():
+    with running_stack("it-jobops", kafka={"partitions": 3},
+                       flink={"window_seconds": 10, "watermark_delay_seconds": 2, "checkpoint_interval_seconds": 5,
+                              "taskmanagers": 2, "slots_per_taskmanager": 1}) as config:
+        yield config
+    print("\njob operation timings (command start to RUNNING again):", json.dumps(TIMINGS))
+
+
+def job(stack, capsys, *args: str) -> tuple[int, dict]:
+    """`streamctl job ... --json` in-process: exit status and its JSON (or {} when it failed)."""
+    capsys.readouterr()
+    code = cli(stack, "job", *args, "--json")
+    out = capsys.readouterr()
+    try:
+        return code, json.loads(out.out)
+    except ValueError:
+        return code, {"error": out.err}
+
+
+def timed(name: str, stack, capsys, *args: str) -> dict:
+    code, result = job(stack, capsys, *args)
+    assert code == ExitCode.OK, result
+    TIMINGS[name] = result.get("seconds", 0)
+    return result
+
+
+def set_setting(stack, section: str, key: str, value) -> None:
+    config = yaml.safe_load(stack.read_text())
+    config.setdefault(section, {})[key] = value
+    stack.write_text(yaml.safe_dump(config))
+
+
+def test_job_status_reports_state_parallelism_checkpoints_lag_and_watermark(stack, capsys):
+    with Poster(API, threads=2):
+        time.sleep(12)  # a few checkpoints (every 5 s) and some records
+    code, report = job(stack, capsys, "status")
+    assert code == ExitCode.OK, report
+    assert report["state"] == "RUNNING" and report["parallelism"] == 2 and report["uptime_s"] > 0
+    assert report["last_checkpoint"]["age_s"] < 30 and report["last_checkpoint"]["size_bytes"] > 0
+    assert sorted(p["partition"] for p in report["source_lag"]) == [0, 1, 2]
+    assert sum(p["end_offset"] for p in report["source_lag"]) > 0
+    assert report["watermark_delay_s"] is not None and 0 < report["watermark_delay_s"] < 60
+    assert report["vertices"] and all(v["backpressure"] in ("ok", "low", "high", "unknown")
+                                      for v in report["vertices"])
+
+
+def test_savepoint_stop_and_resume_under_load_lose_nothing(stack, capsys):
+    with Poster(API, retries=True) as poster:
+        time.sleep(3)
+        taken = timed("savepoint", stack, capsys, "savepoint")
+        code, listed = job(stack, capsys, "savepoints")
+        assert taken["location"] in [s["location"] for s in listed]
+        timed("stop", stack, capsys, "stop")
+        assert job(stack, capsys, "status")[0] == ExitCode.JOB_STATE  # not running
+        time.sleep(4)  # the API keeps accepting into Kafka while the job is stopped
+        assert job(stack, capsys, "stop")[1]["location"] is None  # idempotent: nothing to stop
+        timed("resume (stop to RUNNING)", stack, capsys, "resume")
+        time.sleep(3)
+    assert set(poster.statuses) == {201}, poster.statuses  # not one request refused meanwhile
+    assert restored_from(stack).get("is_savepoint") is True
+    assert_exact(stack, capsys, "120s")
+
+
+def test_rescale_2_to_1_to_2_under_load_and_refusal_beyond_the_slots(stack, capsys):
+    with Poster(API, retries=True) as poster:
+        time.sleep(3)
+        timed("rescale to 1", stack, capsys, "rescale", "--parallelism", "1")
+        assert job(stack, capsys, "status")[1]["parallelism"] == 1
+        time.sleep(3)
+        timed("rescale to 2", stack, capsys, "rescale", "--parallelism", "2")
+        assert job(stack, capsys, "status")[1]["parallelism"] == 2
+        code, result = job(stack, capsys, "rescale", "--parallelism", "3")
+        assert code == ExitCode.JOB_STATE and "offer 2 slots" in result["error"], result
+        time.sleep(3)
+    assert set(poster.statuses) == {201}, poster.statuses
+    assert_exact(stack, capsys, "120s")
+
+
+def test_upgrade_keeps_state_refuses_a_new_window_size_and_replay_rebuilds_it(stack, capsys):
+    with Poster(API, retries=True):
+        time.sleep(3)
+        set_setting(stack, "flink", "checkpoint_interval_seconds", 4)  # compatible: same operators
+        timed("upgrade", stack, capsys, "upgrade")
+        assert restored_from(stack).get("is_savepoint") is True
+        set_setting(stack, "flink", "window_seconds", 20)
+        code, result = job(stack, capsys, "upgrade")
+        assert code == ExitCode.JOB_STATE and "window_seconds 10 -> 20" in result["error"], result
+        assert job(stack, capsys, "status")[0] == ExitCode.OK  # refused before touching the running job
+        timed("upgrade --replay", stack, capsys, "upgrade", "--replay")
+        time.sleep(3)
+    report = assert_exact(stack, capsys, "180s")
+    assert all(w % 20_000 == 0 for w in _window_starts(stack))  # every row now a 20 s window
+    assert report["topic"]["transactions"] > 0
+
+
+def _window_starts(stack) -> list[int]:
+    with pg_connect(stack) as connection, connection.cursor() as cursor:
+        cursor.execute("SELECT window_start FROM sales_summary")
+        return [int(row[0].timestamp() * 1000) for row in cursor.fetchall()]
+
+
+def test_replay_from_the_middle_repairs_tampered_windows_and_leaves_earlier_ones(stack, capsys):
+    with Poster(API, threads=2):
+        time.sleep(45)  # windows of 20 s on both sides of the replay point
+    assert_exact(stack, capsys, "120s")
+    starts = sorted(set(_window_starts(stack)))
+    middle = starts[len(starts) // 2]
+    with pg_connect(stack) as connection, connection.cursor() as cursor:
+        cursor.execute("SELECT window_start, category, updated_at FROM sales_summary WHERE window_start < "
+                       "to_timestamp(%s / 1000.0)", (middle,))
+        before = sorted(cursor.fetchall())
+        cursor.execute("UPDATE sales_summary SET transaction_count = transaction_count + 1 WHERE window_start ="
+                       " to_timestamp(%s / 1000.0)", (middle,))
+        cursor.execute("INSERT INTO sales_summary SELECT window_start, window_end, 'Tampered', brand, payment_method,"
+                       " currency, 1, 1, 1, 1 FROM sales_summary WHERE window_start = to_timestamp(%s / 1000.0)"
+                       " LIMIT 1", (middle,))
+    code, report = validate_json(stack, capsys, "--wait", "30s")
+    assert code == ExitCode.CHECK_FAILED and report["verdict"] == "mismatch"
+    moment = datetime.fromtimestamp(middle / 1000, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    result = timed("replay --from the middle", stack, capsys, "replay", "--from", moment)
+    assert "erased from" in result["detail"]
+    assert_exact(stack, capsys, "180s")
+    with pg_connect(stack) as connection, connection.cursor() as cursor:
+        cursor.execute("SELECT window_start, category, updated_at FROM sales_summary WHERE window_start < "
+                       "to_timestamp(%s / 1000.0)", (middle,))
+        assert sorted(cursor.fetchall()) == before  # windows before the replay point untouched
+
+
+def test_job_commands_that_cannot_run_say_why_in_one_line(stack, capsys, tmp_path):
+    code, result = job(stack, capsys, "resume", "--from", "/nonexistent/savepoint-1")
+    assert code == ExitCode.OK and "already RUNNING" in result["detail"]  # running: nothing to resume
+    timed("stop before the refusals", stack, capsys, "stop")
+    code, result = job(stack, capsys, "resume", "--from", "/nonexistent/savepoint-1")
+    assert code == ExitCode.USAGE and "does not exist" in result["error"], result
+    for args in (("savepoint",), ("rescale", "-p", "1"), ("upgrade",)):
+        code, result = job(stack, capsys, *args)
+        assert code == ExitCode.JOB_STATE and "the job is FINISHED" in result["error"], (args, result)
+        assert "Traceback" not in result["error"] and result["error"].count("\n") <= 2
+    timed("resume after the refusals", stack, capsys, "resume")
+    # a stack whose services are not running, on ports nothing listens on
+    down = make_stack_config("it-jobops-down", ports={name: port + 1000 for name, port in TEST_PORTS.items()})
+    settings_of(down).stack_dir.mkdir(parents=True)
+    capsys.readouterr()
+    assert cli(down, "job", "status") == ExitCode.UNAVAILABLE
+    assert "does not answer" in capsys.readouterr().err

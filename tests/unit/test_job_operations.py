@@ -1,0 +1,97 @@
+"""The job operations' own logic, without a cluster: what an upgrade refuses, where a replay reads from,
+what the savepoint list keeps, how --from is read."""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import replace
+
+import pytest
+
+from streamctl.cli.commands.job_cmd import parse_time
+from streamctl.config import load_settings
+from streamctl.endpoints import PostgresAccess
+from streamctl.errors import JobStateError, UsageError
+from streamctl.exit_codes import ExitCode
+from streamctl.job import operations
+from streamctl.job.placement import JobPlacement
+from streamctl.kafka_access import KafkaAccess
+from streamctl.provision import JobConfig
+
+
+def placement(tmp_path, **settings) -> JobPlacement:
+    s = load_settings(env={}, cwd=tmp_path, overrides={"state_dir": str(tmp_path), **settings})
+    config = JobConfig.of(s, KafkaAccess("k:9092"), PostgresAccess("db", 5432, "u", "", "shop"))
+    return JobPlacement("http://127.0.0.1:1", config, client=None, state_dir=tmp_path / "flink",  # type: ignore[arg-type]
+                        savepoint_dir=None, local_paths=True)
+
+
+def submitted(p: JobPlacement, config: JobConfig) -> None:
+    config.write(p.state_dir / "job.json")
+
+
+def test_an_upgrade_names_every_rule_that_changed_and_nothing_else(tmp_path):
+    p = placement(tmp_path, **{"flink.window_seconds": 20})
+    submitted(p, replace(p.config, window_seconds=10, checkpoint_interval_seconds=99, dedup_minutes=5))
+    assert operations.incompatible_changes(p) == ["window_seconds 10 -> 20", "dedup_minutes 5 -> 10"]
+    submitted(p, replace(p.config, checkpoint_interval_seconds=99, parallelism=7))
+    assert operations.incompatible_changes(p) == []  # other settings keep the state
+
+
+def test_overrides_from_rescale_and_replay_outlive_the_next_submission(tmp_path):
+    p = placement(tmp_path)
+    p.set_overrides(parallelism=1, emit_from_ms=60_000)
+    assert (p.effective_config().parallelism, p.effective_config().emit_from_ms) == (1, 60_000)
+    p.set_overrides(emit_from_ms=None)  # replay --all clears it
+    assert p.effective_config().emit_from_ms == 0 and p.effective_config().parallelism == 1
+    (p.state_dir / "job-overrides.json").write_text(json.dumps({"jdbc_password": "x", "parallelism": 2}))
+    assert p.overrides() == {"parallelism": 2}  # only what operations may change
+
+
+def test_a_replay_reads_from_the_horizon_before_the_first_window_it_writes(tmp_path, monkeypatch):
+    p = placement(tmp_path, **{"flink.window_seconds": 60, "flink.dedup_minutes": 10})
+    monkeypatch.setattr(operations, "current", lambda _: None)
+    submissions = []
+    monkeypatch.setattr(operations, "ensure_running",
+                        lambda p, progress, fresh: submissions.append((fresh, p.effective_config())) or ("id", "ok"))
+    erased = []
+    from_ms = 1_800_000_000_123  # 123 ms into a minute
+    operations.replay(p, 5, from_ms, lambda start: erased.append(start) or "erased")
+    window_start = from_ms // 60_000 * 60_000
+    fresh, config = submissions[0]
+    assert fresh and erased == [window_start] and config.emit_from_ms == window_start
+    assert config.read_from_ms == window_start - 600_000 - config.event_time_tolerance_ms - 1000
+    operations.replay(p, 5, None, lambda start: erased.append(start) or "erased")
+    assert erased[-1] is None and submissions[-1][1].read_from_ms is None and submissions[-1][1].emit_from_ms == 0
+
+
+def test_the_savepoint_list_keeps_the_newest_and_deletes_the_rest(tmp_path):
+    p = placement(tmp_path)
+    made = []
+    for n in range(4):
+        directory = tmp_path / "savepoints" / f"savepoint-{n}"
+        directory.mkdir(parents=True)
+        (directory / "_metadata").write_text("x")
+        made.append(directory)
+        disposed = operations._remember(p, operations.Savepoint(directory.as_uri(), time.time(), "j", "savepoint"), 2)
+    assert [s.location for s in operations.savepoints(p)] == [d.as_uri() for d in made[2:]]
+    assert disposed == [made[1].as_uri()] and not made[0].exists() and not made[1].exists() and made[3].exists()
+
+
+def test_resume_from_a_path_that_does_not_exist_is_a_usage_error(tmp_path, monkeypatch):
+    monkeypatch.setattr(operations, "current", lambda _: None)
+    with pytest.raises(UsageError) as error:
+        operations.resume(placement(tmp_path), str(tmp_path / "nothing-here"))
+    assert "does not exist" in error.value.message and error.value.exit_code == ExitCode.USAGE
+    with pytest.raises(JobStateError) as refused:
+        operations.resume(placement(tmp_path), "latest")  # nothing to resume from
+    assert refused.value.exit_code == ExitCode.JOB_STATE
+
+
+def test_from_reads_an_iso_time_in_utc_or_a_duration_ago():
+    assert parse_time("2026-11-26T10:15:00Z") == parse_time("2026-11-26T10:15:00") == 1795688100000
+    assert parse_time("2026-11-26T11:15:00+01:00") == 1795688100000
+    assert abs(parse_time("15m") - (time.time() - 900) * 1000) < 5000
+    with pytest.raises(UsageError):
+        parse_time("yesterday")
