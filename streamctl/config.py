@@ -462,7 +462,7 @@ def _validate(settings: Settings) -> None:
     if flink.slots() * flink.taskmanagers < flink.parallelism:
         raise ConfigError(f"{flink.taskmanagers} TaskManager(s) x {flink.slots()} slots cannot run parallelism"
                           f" {flink.parallelism}", hint="raise flink.slots_per_taskmanager or flink.taskmanagers")
-    if kafka.min_isr() > kafka.replication():
+    if kafka.min_isr() > kafka.replication() and settings.runtime != "external":
         raise ConfigError(f"kafka.min_insync_replicas {kafka.min_isr()} is above the replication factor"
                           f" {kafka.replication()}: no write could be acknowledged", hint="lower kafka.min_insync_replicas")
     for setting, name, rule, allowed in (

@@ -107,7 +107,7 @@ class PostgresAccess:
         parts = urlsplit(dsn)
         if parts.scheme not in ("postgresql", "postgres") or not parts.hostname or not parts.path.strip("/"):
             raise ValueError("not a postgresql://user@host:port/database URI")
-        if parts.password:
+        if parts.password or "password=" in parts.query.lower():
             raise ValueError("it holds a password: give it by password_env or password_file instead")
         return cls(parts.hostname, parts.port or 5432, unquote(parts.username or ""), password,
                    parts.path.strip("/"), parts.query)

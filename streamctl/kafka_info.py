@@ -35,3 +35,25 @@ def lag_report(kafka: KafkaAccess, groups: dict[str, str]) -> list[GroupLag]:
     finally:
         consumer.close()
         admin.close()
+
+
+def retained_from_ms(kafka: KafkaAccess, topic: str) -> int | None:
+    """When retention has deleted the start of a partition: the newest of the partitions' first
+    retained timestamps (before it, some partition's records are gone). None when nothing was deleted."""
+    from confluent_kafka import Consumer, TopicPartition
+
+    consumer = Consumer({**kafka.librdkafka(), "group.id": "streamctl-retention-probe", "enable.auto.commit": False,
+                         "log_level": 0})
+    try:
+        metadata = consumer.list_topics(topic, timeout=10).topics.get(topic)
+        firsts = []
+        for partition in sorted(metadata.partitions if metadata and metadata.partitions else []):
+            low, high = consumer.get_watermark_offsets(TopicPartition(topic, partition), timeout=10)
+            if low > 0 and high > low:
+                consumer.assign([TopicPartition(topic, partition, low)])
+                record = consumer.poll(10)
+                if record is not None and record.error() is None:
+                    firsts.append(record.timestamp()[1])
+        return max(firsts) if firsts else None
+    finally:
+        consumer.close()

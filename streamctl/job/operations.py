@@ -11,11 +11,12 @@ import json
 import shutil
 import time
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable
 from urllib.parse import urlsplit
 
-from streamctl.errors import JobStateError, ServiceUnavailable, StartupError, UsageError
+from streamctl.errors import JobStateError, ServiceUnavailable, StartupError, StreamctlError, UsageError
 from streamctl.job.placement import SAVEPOINTS_FILE, JobPlacement
 from streamctl.provision import JobState, find_job, latest_checkpoint
 from streamctl.runtimes.flink_job import JobSubmitter
@@ -146,11 +147,36 @@ def stop(p: JobPlacement, keep: int, drain: bool = False, timeout_s: float = 120
     if status != 202:
         raise JobStateError(f"Flink refused stop-with-savepoint ({status}: {str(body)[:200]})",
                             hint="see `streamctl job status`")
-    taken = Savepoint(_await_savepoint(p, job.job_id, body["request-id"], timeout_s), time.time(), job.job_id, "stop")
+    taken = Savepoint(_await_savepoint(p, job.job_id, body["request-id"], timeout_s), time.time(), job.job_id,
+                      "drain" if drain else "stop")
     p.state_dir.mkdir(parents=True, exist_ok=True)
-    p.marker.write_text(taken.location)
+    if not drain:  # a drained job fired every window: its state is final, nothing resumes from it
+        p.marker.write_text(taken.location)
     _remember(p, taken, keep)
     return taken
+
+
+def cancel(p: JobPlacement, job_id: str, timeout_s: float = 60) -> None:
+    """Cancel a job that is live but not RUNNING (restarting, failing): nothing to take a savepoint of."""
+    http_json(f"{p.rest_url}/jobs/{job_id}?mode=cancel", 10, "PATCH")
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        job = current(p)
+        if job is None or job.job_id != job_id or job.state not in LIVE:
+            return
+        time.sleep(0.5)
+    raise JobStateError(f"job {job_id} did not cancel in {timeout_s:.0f} s", hint="see the Flink UI")
+
+
+def _stop_or_cancel(p: JobPlacement, keep: int) -> None:
+    """Whatever runs stops: RUNNING with a savepoint (listed), anything else live is cancelled."""
+    job = current(p)
+    if job is None or job.state not in LIVE:
+        return
+    if job.state == "RUNNING":
+        stop(p, keep)
+    else:
+        cancel(p, job.job_id)
 
 
 # -- submitting ----------------------------------------------------------------------------------------
@@ -191,13 +217,19 @@ def resume(p: JobPlacement, source: str = "latest", progress: Progress = NO_PROG
     job = current(p)
     if job is not None and job.state in LIVE:
         return f"already {job.state} ({job.job_id}); nothing to resume"
+    drained = {s.location for s in savepoints(p) if s.how == "drain"}
     if source == "latest":
-        restore = restore_point(p) or (savepoints(p)[-1].location if savepoints(p) else None)
+        listed = [s.location for s in savepoints(p) if s.how != "drain"]
+        restore = restore_point(p) or (listed[-1] if listed else None)
         if restore is None:
             raise JobStateError("there is no savepoint or retained checkpoint to resume from",
                                 hint="`streamctl job replay --all` recomputes from the topic")
     else:
         restore = source
+        if source in drained:
+            raise JobStateError(f"{source} was taken with --drain: every window in it is final, so a job resumed"
+                                " from it would count the open windows again",
+                                hint="`streamctl job replay --from <the time of that stop>` continues exactly")
         if p.local_paths and not _has_metadata(source):
             raise UsageError(f"savepoint {source} does not exist (no _metadata in it)",
                              hint="`streamctl job savepoints` lists the ones there are")
@@ -229,6 +261,7 @@ def rescale(p: JobPlacement, parallelism: int, keep: int, progress: Progress = N
     try:
         _, detail = ensure_running(p, progress, restore=taken.location)
     except StartupError as exc:
+        _stop_or_cancel(p, keep)
         raise StartupError(f"{exc.message}; the savepoint {taken.location} is kept",
                            hint=f"`streamctl job resume --from {taken.location}`") from None
     return f"parallelism {parallelism}, {detail}"
@@ -253,6 +286,7 @@ def upgrade(p: JobPlacement, keep: int, progress: Progress = NO_PROGRESS) -> str
     try:
         _, detail = ensure_running(p, progress, restore=taken.location)
     except StartupError as exc:
+        _stop_or_cancel(p, keep)  # a job restarting forever would block the replay the hint suggests
         raise JobStateError(f"the new job could not take the old one's state ({exc.message})",
                             hint=f"`streamctl job upgrade --replay` rebuilds it from the topic; the old job's"
                                  f" savepoint {taken.location} is kept") from None
@@ -260,7 +294,7 @@ def upgrade(p: JobPlacement, keep: int, progress: Progress = NO_PROGRESS) -> str
 
 
 def replay(p: JobPlacement, keep: int, from_ms: int | None, erase: Callable[[int | None], str],
-           progress: Progress = NO_PROGRESS) -> str:
+           retained_from: Callable[[], int | None] = lambda: None, progress: Progress = NO_PROGRESS) -> str:
     """Recompute every window from `from_ms` (rounded down to a window start; None: all of the topic)
     and overwrite both sinks there; windows before it are not touched.
 
@@ -271,11 +305,18 @@ def replay(p: JobPlacement, keep: int, from_ms: int | None, erase: Callable[[int
     config = p.effective_config()
     window_ms = config.window_seconds * 1000
     emit_from = from_ms // window_ms * window_ms if from_ms is not None else 0
-    read_from = emit_from - config.dedup_minutes * 60_000 - config.event_time_tolerance_ms - 1000
-    job = current(p)
-    if job is not None and job.state in LIVE:
-        stop(p, keep)  # its savepoint stays listed, should the replay not be what was wanted
-        p.marker.unlink(missing_ok=True)  # the replay starts without state
+    lead_ms = config.dedup_minutes * 60_000 + config.event_time_tolerance_ms + 1000
+    read_from = emit_from - lead_ms
+    retained = retained_from()
+    if retained is not None:  # retention deleted the topic's start: what came before cannot be recomputed
+        first_exact = -(-(retained + lead_ms) // window_ms) * window_ms
+        if emit_from < first_exact:
+            since = datetime.fromtimestamp(first_exact / 1000, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+            raise JobStateError(f"the topic no longer holds every record before {since} (retention): windows"
+                                " before it cannot be recomputed, and erasing them would lose them",
+                                hint=f"`streamctl job replay --from {since}`")
+    _stop_or_cancel(p, keep)  # a RUNNING job's savepoint stays listed, should the replay not be what was wanted
+    p.marker.unlink(missing_ok=True)  # the replay starts without state
     erased = erase(emit_from if from_ms is not None else None)
     p.set_overrides(read_from_ms=read_from if from_ms is not None and read_from > 0 else None,
                     emit_from_ms=emit_from or None)
@@ -283,13 +324,15 @@ def replay(p: JobPlacement, keep: int, from_ms: int | None, erase: Callable[[int
     return f"{erased}; replaying: {detail}"
 
 
-def stop_for_down(p: JobPlacement, keep: int, progress: Progress = NO_PROGRESS) -> str:
-    """`down`'s first step on every runtime: stop with a savepoint, or say why there is none."""
+def stop_for_down(placement: Callable[[], JobPlacement], keep: int, progress: Progress = NO_PROGRESS) -> str:
+    """`down`'s first step on every runtime: stop with a savepoint, or say why there is none. Never
+    raises: `down` goes on to stop the services whatever happened here."""
     try:
+        p = placement()
         progress.update("flink-job", "stopping", "taking a savepoint")
         taken = stop(p, keep)
         progress.update("flink-job", "stopped", "savepoint taken" if taken else "no running job")
         return f"stopped with savepoint {taken.location}" if taken else "no running job"
-    except (JobStateError, ServiceUnavailable, OSError, ValueError) as exc:
+    except (StreamctlError, OSError, ValueError) as exc:
         # The retained checkpoints (local runtime) or the topic itself (replayed) keep it exact.
         return f"no savepoint ({getattr(exc, 'message', exc)}); the next up restores from what is there"

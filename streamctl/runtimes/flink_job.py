@@ -61,8 +61,11 @@ class JobSubmitter:
                 break
             progress.update("flink-job", "waiting", detail)
             time.sleep(0.5)
-        raise StartupError(f"the Flink job is not running: {detail}", hint=self.failure_hint,
-                           details=self.failure_details())
+        hint = self.failure_hint
+        if restore and restored_from:  # e.g. a savepoint of an older job graph that the new one cannot map
+            hint = (f"it was restored from {restore}: if that state does not fit this job, `streamctl job replay"
+                    f" --all` recomputes every window from the topic instead; {self.failure_hint}")
+        raise StartupError(f"the Flink job is not running: {detail}", hint=hint, details=self.failure_details())
 
     def submit(self, config: provision.JobConfig, restore: str | None) -> None:
         config_file = config.write(self.cluster.dir / provision.JOB_CONFIG_FILE)

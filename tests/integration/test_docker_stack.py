@@ -35,7 +35,7 @@ def test_docker_stack_up_load_validate_exact_and_down_leaves_nothing():
 
         containers = client.api.containers(filters={"label": f"{LABEL_PROJECT}={project}"})
         assert {c["Labels"]["com.streamctl.service"] for c in containers} == {
-            "kafka", "postgres", "elasticsearch", "jobmanager", "taskmanager", "producer", "indexer"}  # init has exited
+            "kafka", "postgres", "elasticsearch", "flink-jobmanager", "flink-taskmanager", "producer", "indexer"}  # init has exited
         for c in containers:
             for binding in c["Ports"]:
                 if "PublicPort" in binding:
@@ -52,11 +52,11 @@ def test_docker_stack_up_load_validate_exact_and_down_leaves_nothing():
         # last checkpoint, and every transaction is still counted once.
         settings = settings_of(config)
         endpoints = Endpoints.of(settings)
-        before = client.api.inspect_container(f"{project}-taskmanager")
+        before = client.api.inspect_container(f"{project}-flink-taskmanager")
         with Poster(endpoints.producer_url) as poster:
             time.sleep(4)
             os.kill(before["State"]["Pid"], signal.SIGKILL)
-            wait_for(lambda: client.api.inspect_container(f"{project}-taskmanager")["RestartCount"]
+            wait_for(lambda: client.api.inspect_container(f"{project}-flink-taskmanager")["RestartCount"]
                      > before["RestartCount"], 60, what="the TaskManager container to be restarted")
             time.sleep(4)
         assert poster.acknowledged and set(poster.statuses) <= {201}

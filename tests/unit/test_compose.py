@@ -161,7 +161,7 @@ def test_the_stack_compose_file_parses_with_streamctl_variables(tmp_path):
     settings = stack_settings(tmp_path)
     runtime = DockerRuntime(settings)
     p = runtime.project(Secrets("pw"))
-    assert set(p.services) == {"kafka", "postgres", "elasticsearch", "init", "jobmanager", "taskmanager", "producer",
+    assert set(p.services) == {"kafka", "postgres", "elasticsearch", "init", "flink-jobmanager", "flink-taskmanager", "producer",
                                "indexer", "kibana", "kafka-ui"}
     order = p.start_order()
     assert order.index("init") > max(order.index(s) for s in ("kafka", "postgres", "elasticsearch"))
@@ -174,7 +174,7 @@ def test_the_stack_compose_file_parses_with_streamctl_variables(tmp_path):
     kafka_env = dict(p.services["kafka"].environment)
     assert kafka_env["KAFKA_ADVERTISED_LISTENERS"] == "INTERNAL://kafka:19092,HOST://127.0.0.1:9092"
     assert dict(p.services["postgres"].environment)["POSTGRES_PASSWORD"] == "pw"
-    assert p.services["jobmanager"].build.stage == "connectors"
+    assert p.services["flink-jobmanager"].build.stage == "connectors"
 
 
 def test_image_overrides_and_disabled_services_come_from_settings(tmp_path):
@@ -185,7 +185,7 @@ def test_image_overrides_and_disabled_services_come_from_settings(tmp_path):
                               STREAMCTL_EXPOSE="true")
     p = DockerRuntime(settings).project(Secrets("pw"))
     assert p.services["kafka"].image == "mirror.example/kafka:4.1.1"
-    assert dict(p.services["jobmanager"].build.args)["FLINK_BASE_IMAGE"] == "local/flink:1.20"
+    assert dict(p.services["flink-jobmanager"].build.args)["FLINK_BASE_IMAGE"] == "local/flink:1.20"
     assert "kibana" not in p.services and "kafka-ui" not in p.services
     assert p.services["kafka"].ports[0] == compose.Port(9092, 29092, "0.0.0.0")
     # Clients on this machine follow the advertised address: loopback even when bound to every interface.

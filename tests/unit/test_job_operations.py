@@ -95,3 +95,31 @@ def test_from_reads_an_iso_time_in_utc_or_a_duration_ago():
     assert abs(parse_time("15m") - (time.time() - 900) * 1000) < 5000
     with pytest.raises(UsageError):
         parse_time("yesterday")
+
+
+def test_a_replay_refuses_windows_the_topic_no_longer_holds(tmp_path, monkeypatch):
+    p = placement(tmp_path, **{"flink.window_seconds": 60, "flink.dedup_minutes": 10})
+    monkeypatch.setattr(operations, "current", lambda _: None)
+    erased = []
+    retained = 1_800_000_000_000  # retention deleted everything before this
+    with pytest.raises(JobStateError) as refused:
+        operations.replay(p, 5, None, lambda start: erased.append(start) or "", lambda: retained)
+    assert "no longer holds every record before" in refused.value.message and erased == []  # nothing erased
+    first_exact = -(-(retained + 600_000 + p.config.event_time_tolerance_ms + 1000) // 60_000) * 60_000
+    monkeypatch.setattr(operations, "ensure_running", lambda p, progress, fresh: ("id", "ok"))
+    operations.replay(p, 5, first_exact, lambda start: erased.append(start) or "", lambda: retained)
+    assert erased == [first_exact]  # from the first window it can recompute exactly, it goes ahead
+
+
+def test_a_drained_savepoint_is_never_resumed_from(tmp_path, monkeypatch):
+    p = placement(tmp_path)
+    directory = tmp_path / "savepoints" / "savepoint-drained"
+    directory.mkdir(parents=True)
+    (directory / "_metadata").write_text("x")
+    operations._remember(p, operations.Savepoint(directory.as_uri(), time.time(), "j", "drain"), 5)
+    monkeypatch.setattr(operations, "current", lambda _: None)
+    with pytest.raises(JobStateError) as refused:
+        operations.resume(p, directory.as_uri())
+    assert "--drain" in refused.value.message
+    with pytest.raises(JobStateError):  # and `latest` does not pick it either: there is nothing else
+        operations.resume(p, "latest")

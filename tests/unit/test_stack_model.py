@@ -155,3 +155,43 @@ def test_external_settings_that_cannot_work_are_one_line_config_errors(tmp_path,
 def test_flink_rest_url_loses_its_trailing_slash(tmp_path, monkeypatch):
     assert flink_rest_url(external(tmp_path, monkeypatch, **{"external.flink.rest_url": "http://jm:8081/"})) \
         == "http://jm:8081"
+
+
+def test_no_password_hides_in_a_dsn_query_or_an_elasticsearch_url(tmp_path, monkeypatch):
+    with pytest.raises(ConfigError):
+        external_endpoints(external(tmp_path, monkeypatch, **{
+            "external.postgres.dsn": "postgresql://app@db/shop?sslmode=require&" + "password=x"}))
+    with pytest.raises(ConfigError) as error:
+        external_endpoints(external(tmp_path, monkeypatch, **{"external.elasticsearch.url": "https://u:" + "p@es:9243"}))
+    assert "holds credentials" in error.value.message
+
+
+def test_connectors_already_in_the_cluster_are_not_sent_again():
+    from streamctl.runtimes.external.runtime import _on_classpath
+
+    plain = {"flink-connector-kafka-3.4.0-1.20.jar", "kafka-clients-3.4.0.jar"}
+    assert _on_classpath("kafka-clients", plain) and _on_classpath("flink-connector-kafka", plain)
+    assert not _on_classpath("postgresql", plain)
+    uber = {"flink-sql-connector-kafka-3.4.0-1.20.jar"}  # bundles the client: send neither
+    assert _on_classpath("kafka-clients", uber) and _on_classpath("flink-connector-kafka", uber)
+
+
+def test_the_external_doctor_accepts_what_up_creates(tmp_path, monkeypatch):
+    from streamctl.runtimes.external.doctor import min_isr_for
+
+    assert [min_isr_for(r) for r in (1, 2, 3, 5)] == [1, 1, 2, 2]
+
+
+def test_a_stacks_kafka_layout_cannot_change_in_place(tmp_path):
+    from streamctl.errors import PreflightError
+    from streamctl.runtimes.local.runtime import KAFKA_LAYOUT, LocalRuntime
+
+    s = settings(tmp_path, **{"kafka.brokers": 3})
+    s.stack_dir.mkdir(parents=True)
+    (s.stack_dir / KAFKA_LAYOUT).write_text("kafka.brokers 1, kafka.security plaintext")
+    with pytest.raises(PreflightError) as error:
+        LocalRuntime(s).preflight()
+    assert "made with kafka.brokers 1" in error.value.message and "down --purge" in error.value.hint
+    with pytest.raises(PreflightError) as error:
+        LocalRuntime(settings(tmp_path, **{"kafka.replication_factor": 3})).preflight()
+    assert "needs as many brokers" in error.value.message

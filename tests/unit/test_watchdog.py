@@ -49,6 +49,30 @@ def test_a_crashed_service_is_restarted_and_counted(tmp_path, monkeypatch):
     assert stack.attempts == 1 and watchdog.read_restarts(tmp_path) == {"flink-taskmanager": 1}
 
 
+def test_a_service_killed_after_the_check_but_restarted_with_the_others_is_counted(tmp_path, monkeypatch):
+    """The indexer dies a moment after the TaskManager: the check saw only the TaskManager, but the
+    restart (an `up`) brings both back with new pids, and both are counted."""
+    stack = FakeStack()
+    running = {"flink-taskmanager": None, "indexer": 11, "kafka": 7}
+
+    def restart() -> None:
+        stack.restart()
+        running.update({"flink-taskmanager": 21, "indexer": 22})  # the indexer had died meanwhile
+
+    monkeypatch.setattr(watchdog, "BACKOFF_S", (0,))
+    stop = threading.Event()
+    polls = {"n": 0}
+
+    def crashed() -> list[str]:
+        polls["n"] += 1
+        if polls["n"] > 4:
+            stop.set()
+        return stack.crashed()
+
+    watchdog.watch(crashed, restart, tmp_path, stop, poll_s=0, pids=lambda: dict(running))
+    assert watchdog.read_restarts(tmp_path) == {"flink-taskmanager": 1, "indexer": 1}
+
+
 def test_failed_restarts_are_retried_and_counted_once_they_work(tmp_path, monkeypatch):
     stack = FakeStack(failures=2)
     run(stack, tmp_path, 10, monkeypatch)

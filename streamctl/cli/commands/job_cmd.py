@@ -20,6 +20,7 @@ from streamctl.job import operations
 from streamctl.job.placement import JobPlacement
 from streamctl.job.sinks import erase_windows, wait_until_indexed
 from streamctl.job.status import job_report
+from streamctl.kafka_info import retained_from_ms
 from streamctl.load import parse_duration
 from streamctl.provision import StackNames
 from streamctl.runtimes.select import stack_runtime
@@ -147,7 +148,8 @@ def upgrade(ctx: typer.Context,
     started = time.monotonic()
     settings, placement = _placement(ctx)
     if replay:
-        detail = operations.replay(placement, settings.flink.savepoints_kept, None, _eraser(settings))
+        detail = operations.replay(placement, settings.flink.savepoints_kept, None, _eraser(settings),
+                                   _retention(settings))
     else:
         detail = operations.upgrade(placement, settings.flink.savepoints_kept)
     return _done(as_json, started, detail=detail)
@@ -160,6 +162,10 @@ def _eraser(settings: Settings) -> Callable[[int | None], str]:
         wait_until_indexed(endpoints.kafka, StackNames.of(settings).indexer_group, settings.kafka.aggregates_topic)
         return erase_windows(endpoints, settings.elasticsearch.index, from_ms)
     return erase
+
+
+def _retention(settings: Settings) -> Callable[[], int | None]:
+    return lambda: retained_from_ms(Endpoints.of(settings).kafka, settings.kafka.topic)
 
 
 def parse_time(text: str) -> int:
@@ -189,5 +195,5 @@ def replay(ctx: typer.Context,
     started = time.monotonic()
     settings, placement = _placement(ctx)
     detail = operations.replay(placement, settings.flink.savepoints_kept,
-                               None if everything else parse_time(since or ""), _eraser(settings))
+                               None if everything else parse_time(since or ""), _eraser(settings), _retention(settings))
     return _done(as_json, started, detail=detail)

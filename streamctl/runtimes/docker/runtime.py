@@ -60,10 +60,10 @@ def kafka_cluster_id(project: str) -> str:
 def flink_properties(settings: Settings) -> str:
     f = settings.flink
     return "\n".join(f"{key}: {value}" for key, value in {
-        "jobmanager.rpc.address": "jobmanager",
+        "jobmanager.rpc.address": "flink-jobmanager",
         "jobmanager.bind-host": "0.0.0.0",
         "taskmanager.bind-host": "0.0.0.0",
-        "rest.address": "jobmanager",
+        "rest.address": "flink-jobmanager",
         "rest.bind-address": "0.0.0.0",
         "blob.server.port": 6124,
         "taskmanager.numberOfTaskSlots": f.parallelism,
@@ -213,8 +213,8 @@ class DockerRuntime:
         client.prepare()
         return JobPlacement(Endpoints.of(self.settings).flink_url, self.job_config(ctx), client,
                             self.stack_dir / "flink", SAVEPOINTS_IN_CLUSTER.as_uri(), log_file=self.job_log,
-                            failure_details=lambda: "\n".join(self.log_lines("taskmanager", 15, False)),
-                            failure_hint="see `streamctl logs taskmanager`")
+                            failure_details=lambda: "\n".join(self.log_lines("flink-taskmanager", 15, False)),
+                            failure_hint="see `streamctl logs flink-taskmanager`")
 
     def _ensure_job(self, ctx: LocalContext, progress: Progress) -> str:
         return operations.ensure_running(self.job_placement(ctx), progress)[1]
@@ -224,7 +224,7 @@ class DockerRuntime:
         client = connect()
         engine = Engine(client, Project(self.project_name, {}), self.stack_dir / "docker")
         results = []
-        jobmanager = engine.containers().get("jobmanager")
+        jobmanager = engine.containers().get("flink-jobmanager")
         if jobmanager is not None and jobmanager.state == "running":
             results.append(("flink-job", self._savepoint_job(progress)))
         results += engine.down(purge, progress)
@@ -234,7 +234,7 @@ class DockerRuntime:
         return results
 
     def _savepoint_job(self, progress: Progress) -> str:
-        return operations.stop_for_down(self.job_placement(), self.settings.flink.savepoints_kept, progress)
+        return operations.stop_for_down(self.job_placement, self.settings.flink.savepoints_kept, progress)
 
     # -- status ---------------------------------------------------------------------------------------
     def status(self) -> StackStatus:

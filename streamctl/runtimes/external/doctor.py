@@ -55,10 +55,13 @@ def check_kafka(settings: Settings, access: KafkaAccess) -> Finding:
         return _kafka_failure(access, errors)
     wanted = replication_of(settings)
     k = settings.external.kafka
-    low = "" if k.allow_low_replication else "or set external.kafka.allow_low_replication: true to accept it"
+    low = "or set external.kafka.allow_low_replication: true to accept it"
+    if wanted < k.min_replication and not k.allow_low_replication:
+        return Finding("kafka", False, f"kafka.replication_factor {wanted} is below external.kafka.min_replication"
+                                       f" {k.min_replication}", f"raise kafka.replication_factor, {low}")
     if len(metadata.brokers) < wanted:
         return Finding("kafka", False, f"the cluster has {len(metadata.brokers)} broker(s); topics need {wanted}"
-                                       " replicas", f"lower kafka.replication_factor {low}".strip())
+                                       " replicas", "lower kafka.replication_factor (and external.kafka.min_replication)")
     for name in (settings.kafka.topic, settings.kafka.aggregates_topic):
         topic = metadata.topics.get(name)
         if topic is None or not topic.partitions:
@@ -68,9 +71,13 @@ def check_kafka(settings: Settings, access: KafkaAccess) -> Finding:
             return Finding("kafka", False, f"topic {name} has replication factor {replicas}, below"
                                            f" external.kafka.min_replication {k.min_replication}",
                            f"recreate {name} with {k.min_replication} replicas, {low}")
-        (future,) = admin.describe_configs([ConfigResource("topic", name)]).values()
-        isr = int(future.result(timeout=10)["min.insync.replicas"].value)
-        if replicas > 1 and isr < 2 and not k.allow_low_replication:
+        try:
+            (future,) = admin.describe_configs([ConfigResource("topic", name)]).values()
+            isr = int(future.result(timeout=10)["min.insync.replicas"].value)
+        except KafkaException as exc:
+            return Finding("kafka", False, f"cannot read topic {name}'s configuration ({exc.args[0].str()})",
+                           f"grant {access.username or 'the user'} DescribeConfigs on the topic")
+        if isr < min_isr_for(replicas) and not k.allow_low_replication:
             return Finding("kafka", False, f"topic {name} has min.insync.replicas {isr}: an acknowledged write"
                                            " may live on one broker only", f"set it to 2 or more, {low}")
     return Finding("kafka", True, f"{access.describe()}: {len(metadata.brokers)} brokers")
@@ -78,6 +85,11 @@ def check_kafka(settings: Settings, access: KafkaAccess) -> Finding:
 
 def replication_of(settings: Settings) -> int:
     return settings.kafka.replication_factor or settings.external.kafka.min_replication
+
+
+def min_isr_for(replication: int) -> int:
+    """min.insync.replicas streamctl gives a topic it creates, and the least it accepts in one it finds."""
+    return max(1, min(2, replication - 1))
 
 
 def check_flink(settings: Settings, rest_url: str) -> Finding:

@@ -16,19 +16,18 @@ from streamctl.artifacts.fetch import cached_file
 from streamctl.artifacts.lock import Role, read_lock
 from streamctl.config import Settings
 from streamctl.errors import PreflightError, StreamctlError, UsageError
-from streamctl.job import operations
 from streamctl.job.placement import JobPlacement
 from streamctl.paths import LOCK_FILE
-from streamctl.runtimes.external.doctor import Finding, doctor, replication_of
+from streamctl.runtimes.external.doctor import Finding, doctor, min_isr_for, replication_of
 from streamctl.runtimes.external.settings import external_endpoints
-from streamctl.runtimes.local import preflight, watchdog
+from streamctl.runtimes.local import preflight
 from streamctl.runtimes.local.base import LocalContext
 from streamctl.runtimes.local.flink import FlinkCluster, flink_home
 from streamctl.runtimes.local.java import find_java
 from streamctl.runtimes.local.runtime import LocalRuntime
 from streamctl.runtimes.local.supervisor import RunAs
 from streamctl.runtimes.model import NO_PROGRESS, Progress
-from streamctl.services import SERVICE, services_only, spec_ports, stack, stop_order
+from streamctl.services import services_only, spec_ports, stack
 from streamctl.waits import http_json
 
 # What the local client must not hand to someone else's cluster: its own addresses, memory and state
@@ -44,6 +43,16 @@ def cluster_jars(rest_url: str) -> set[str]:
         return set()
     classpath = environment.get("classpath", []) if status == 200 and isinstance(environment, dict) else []
     return {entry.rsplit("/", 1)[-1] for entry in classpath}
+
+
+# The SQL connector jar bundles the connector and its Kafka client: with it, neither is to be sent.
+_BUNDLED_BY = {"flink-connector-kafka": "flink-sql-connector-kafka", "kafka-clients": "flink-sql-connector-kafka",
+               "flink-connector-jdbc": "flink-sql-connector-jdbc"}
+
+
+def _on_classpath(artifact: str, jars: set[str]) -> bool:
+    names = (artifact, _BUNDLED_BY.get(artifact, artifact))
+    return any(jar.startswith(f"{name}-") for jar in jars for name in names)
 
 
 class ClientOnly(FlinkCluster):
@@ -85,7 +94,7 @@ class ExternalRuntime(LocalRuntime):
         s, endpoints = self.settings, ctx.endpoints
         if name == "topics":
             replication = replication_of(s)
-            isr = s.kafka.min_insync_replicas or max(1, min(2, replication - 1))
+            isr = s.kafka.min_insync_replicas or min_isr_for(replication)
             created = provision.create_topics(
                 endpoints.kafka, provision.topic_layout(s.kafka.topic, s.kafka.aggregates_topic, isr),
                 s.kafka.partitions, replication)
@@ -110,7 +119,7 @@ class ExternalRuntime(LocalRuntime):
         # the job with "cannot assign instance of X to field of type X" (measured).
         jars = tuple(cached_file(self.settings.cache_dir, a).resolve().as_uri()
                      for a in read_lock(LOCK_FILE).by_role(Role.FLINK_CONNECTOR)
-                     if a.extension == "jar" and not any(name.startswith(f"{a.artifact}-") for name in present))
+                     if a.extension == "jar" and not _on_classpath(a.artifact, present))
         return dataclasses.replace(config, pipeline_jars=jars)
 
     def job_placement(self, ctx: LocalContext | None = None) -> JobPlacement:
@@ -122,8 +131,11 @@ class ExternalRuntime(LocalRuntime):
                             log_file=self.supervisor.log_file("flink-job"),
                             failure_hint="see `streamctl logs flink-job` and the session cluster's own logs")
 
-    def _savepoint_job(self, progress: Progress) -> str:
-        return operations.stop_for_down(self.job_placement(), self.settings.flink.savepoints_kept, progress)
+    def _job_cluster_runs(self) -> bool:
+        return True  # someone else's cluster: `down` and `status` always ask it
+
+    def _kafka_runs(self) -> bool:
+        return True
 
     # -- down ----------------------------------------------------------------------------------------
     def down(self, purge: bool = False, progress: Progress = NO_PROGRESS) -> list[tuple[str, str]]:
@@ -131,23 +143,7 @@ class ExternalRuntime(LocalRuntime):
             raise UsageError("--purge deletes a stack's data, and the external runtime never deletes data in"
                              " clusters streamctl did not create",
                              hint="run `streamctl down` without --purge; drop the topics, table and index yourself")
-        self.supervisor.stop(watchdog.NAME, timeout_s=15)
-        results = [("flink-job", self._savepoint_job(progress))]
-        for spec in stop_order(self.specs):
-            if spec.kind == SERVICE:
-                cls = type(self.service(self.context(), spec.name))
-                progress.update(spec.name, "stopping")
-                outcome = self.supervisor.stop(spec.name, cls.stop_signal, cls.stop_timeout_s)
-                progress.update(spec.name, "stopped", outcome)
-                results.append((spec.name, outcome))
-        return results
-
-    # -- status --------------------------------------------------------------------------------------
-    def status(self):
-        result = super().status()
-        result.job_state = self._job_state(self.context())
-        result.consumer_lag = self._lags(self.context())
-        return result
+        return super().down(progress=progress)  # the job with a savepoint, then only what streamctl started
 
     def endpoints(self, ctx: LocalContext) -> dict[str, str]:
         e = ctx.endpoints

@@ -78,6 +78,10 @@ def external_postgres(settings: Settings) -> PostgresAccess:
 
 def external_elasticsearch(settings: Settings) -> ElasticsearchAccess:
     e = settings.external.elasticsearch
+    if "@" in urlsplit(e.url).netloc:
+        raise ConfigError("external.elasticsearch.url holds credentials",
+                          hint="give the user in external.elasticsearch.username and the password by password_env"
+                               " or password_file")
     return ElasticsearchAccess(_required(e.url, "external.elasticsearch.url").rstrip("/"), e.username,
                                read_secret("elasticsearch", e.password_env, e.password_file),
                                _ca(e.ca_file, "external.elasticsearch.ca_file"))

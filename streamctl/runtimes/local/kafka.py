@@ -86,13 +86,14 @@ class Kafka(LocalService):
         brokers = s.kafka.brokers
         internal_rf = str(min(s.kafka.replication(), brokers))
         internal_isr = str(min(s.kafka.min_isr(), brokers))
-        voters = ",".join(f"{n}@{host}:{broker_ports(s, n)[1]}" for n in range(1, brokers + 1))
+        # The controller listener has no authentication: it stays on loopback, where every node runs.
+        voters = ",".join(f"{n}@127.0.0.1:{broker_ports(s, n)[1]}" for n in range(1, brokers + 1))
         listener = "CLIENT" if self.secure else "PLAINTEXT"
         props = {
             "process.roles": "broker,controller",
             "node.id": str(self.node_id),
             "controller.quorum.voters": voters,
-            "listeners": f"{listener}://{host}:{client_port},CONTROLLER://{host}:{controller_port}",
+            "listeners": f"{listener}://{host}:{client_port},CONTROLLER://127.0.0.1:{controller_port}",
             "advertised.listeners": f"{listener}://{host}:{client_port}",
             "controller.listener.names": "CONTROLLER",
             "inter.broker.listener.name": listener,
@@ -119,7 +120,6 @@ class Kafka(LocalService):
             tls = TlsFiles(self.ctx.stack_dir / TLS_DIR)
             jaas = self.ctx.kafka.java_properties()["sasl.jaas.config"]
             props.update({
-                # The controller listener stays on the bind address without TLS: only the nodes use it.
                 "sasl.enabled.mechanisms": "SCRAM-SHA-512",
                 "sasl.mechanism.inter.broker.protocol": "SCRAM-SHA-512",
                 "listener.name.client.scram-sha-512.sasl.jaas.config": jaas,

@@ -18,7 +18,7 @@ from streamctl import provision
 from streamctl.artifacts.fetch import Fetcher
 from streamctl.artifacts.lock import read_lock
 from streamctl.config import Settings, settings_yaml
-from streamctl.errors import ServiceUnavailable, StartupError, StreamctlError
+from streamctl.errors import PreflightError, ServiceUnavailable, StartupError, StreamctlError
 from streamctl.job import operations
 from streamctl.job.placement import JobPlacement
 from streamctl.kafka_info import lag_report
@@ -40,6 +40,13 @@ from streamctl.services import TASK, ServiceSpec, services_only, spec_ports, sta
 SERVICE_CLASSES: dict[str, type[LocalService]] = {
     cls.name: cls for cls in (Postgres, Kafka, Elasticsearch, FlinkJobManager, FlinkTaskManager, Producer, Indexer)
 }
+
+
+KAFKA_LAYOUT = "kafka-layout"  # what the stack's Kafka was formatted as; it cannot change in place
+
+
+def kafka_layout(settings: Settings) -> str:
+    return f"kafka.brokers {settings.kafka.brokers}, kafka.security {settings.kafka.security}"
 
 
 @contextlib.contextmanager
@@ -79,6 +86,16 @@ class LocalRuntime:
 
     # -- up ------------------------------------------------------------------------------------------
     def preflight(self, fetch: Callable[[], None] | None = None) -> RunAs | None:
+        kafka = self.settings.kafka
+        if kafka.replication() > kafka.brokers:
+            raise PreflightError(f"kafka.replication_factor {kafka.replication()} needs as many brokers;"
+                                 f" kafka.brokers is {kafka.brokers}", hint="raise kafka.brokers or lower the factor")
+        made_as = self.stack_dir / KAFKA_LAYOUT
+        if made_as.is_file() and made_as.read_text().strip() != kafka_layout(self.settings):
+            # other node names and data directories, or no SCRAM user in the formatted metadata
+            raise PreflightError(f"this stack's Kafka was made with {made_as.read_text().strip()}; the settings now"
+                                 f" say {kafka_layout(self.settings)}",
+                                 hint="set them back, or `streamctl down --purge` to start over with the new layout")
         find_java(self.settings.java_home)
         find_postgres_bin(self.settings.postgres.bin_dir)
         flink_home()
@@ -119,6 +136,7 @@ class LocalRuntime:
         started_at = time.monotonic()
         run_as = self.preflight(fetch)
         self.stack_dir.mkdir(parents=True, exist_ok=True)
+        (self.stack_dir / KAFKA_LAYOUT).write_text(kafka_layout(self.settings))
         if run_as is not None:
             self.stack_dir.chmod(0o755)  # the service account must reach its own directories
         ctx = self.context(Secrets.load_or_create(self.stack_dir), run_as)
@@ -216,8 +234,9 @@ class LocalRuntime:
     def down(self, purge: bool = False, progress: Progress = NO_PROGRESS) -> list[tuple[str, str]]:
         results: list[tuple[str, str]] = []
         self.supervisor.stop(watchdog.NAME, timeout_s=15)  # first: it would restart what down stops
-        if self.supervisor.record("flink-jobmanager"):
+        if self._job_cluster_runs():
             results.append(("flink-job", self._savepoint_job(progress)))
+
         def stop(spec: ServiceSpec) -> tuple[str, str]:
             cls = SERVICE_CLASSES[spec.runs_as]
             progress.update(spec.name, "stopping")
@@ -236,7 +255,13 @@ class LocalRuntime:
         return results
 
     def _savepoint_job(self, progress: Progress) -> str:
-        return operations.stop_for_down(self.job_placement(), self.settings.flink.savepoints_kept, progress)
+        return operations.stop_for_down(self.job_placement, self.settings.flink.savepoints_kept, progress)
+
+    def _job_cluster_runs(self) -> bool:
+        return self.supervisor.record("flink-jobmanager") is not None
+
+    def _kafka_runs(self) -> bool:
+        return any(self.supervisor.record(s.name) for s in self.services if s.runs_as == "kafka")
 
     # -- status ----------------------------------------------------------------------------------------
     def status(self) -> StackStatus:
@@ -258,9 +283,8 @@ class LocalRuntime:
                                           time.time() - record.started_at,
                                           sum(rss_bytes(p) for p in group_pids(record.pid) or [record.pid]),
                                           service.endpoint(), restarts.get(spec.name, 0)))
-        job_state = self._job_state(ctx) if self.supervisor.record("flink-jobmanager") else "STOPPED"
-        kafka_up = any(self.supervisor.record(s.name) for s in self.services if s.runs_as == "kafka")
-        return StackStatus(self.name, services, job_state, self._lags(ctx) if kafka_up else [])
+        job_state = self._job_state(ctx) if self._job_cluster_runs() else "STOPPED"
+        return StackStatus(self.name, services, job_state, self._lags(ctx) if self._kafka_runs() else [])
 
     def _job_state(self, ctx: LocalContext) -> str:
         try:

@@ -10,6 +10,7 @@ import os
 import shutil
 import subprocess
 import tempfile
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -42,9 +43,16 @@ def _openssl(*args: str, cwd: Path) -> None:
                            details=result.stderr[-1500:], hint=f"remove {cwd} and run `streamctl up` again")
 
 
+_making = threading.Lock()  # brokers prepare in threads, and umask is per process
+
+
 def ensure_tls(directory: Path, host: str) -> TlsFiles:
-    """The stack's CA and a broker certificate for `host` (an IP address); made when missing.
-    Several brokers prepare at once: each makes its own in a scratch directory, the first rename wins."""
+    """The stack's CA and a broker certificate for `host` (an IP address); made when missing, once."""
+    with _making:
+        return _ensure_tls(directory, host)
+
+
+def _ensure_tls(directory: Path, host: str) -> TlsFiles:
     files = TlsFiles(directory)
     if files.exists():
         return files

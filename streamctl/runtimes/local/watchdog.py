@@ -50,12 +50,16 @@ class StackBusy(Exception):
 
 
 def watch(crashed: Callable[[], list[str]], restart: Callable[[], Any], run_dir: Path, stop: threading.Event,
-          poll_s: float = POLL_S) -> None:
+          poll_s: float = POLL_S, pids: Callable[[], dict[str, int | None]] = dict) -> None:
+    """`pids`: each service's pid now. A service counts as restarted when its pid after the restart
+    differs from the one just before: one killed after `crashed()` looked is counted too (it was not,
+    when two services were killed a moment apart)."""
     failures, next_try = 0, 0.0
     while not stop.is_set():
         down = crashed()
         if down and time.monotonic() >= next_try:
             log.warning("not running: %s; restarting", ", ".join(down))
+            before = pids()
             try:
                 restart()
             except StackBusy:
@@ -68,7 +72,9 @@ def watch(crashed: Callable[[], list[str]], restart: Callable[[], Any], run_dir:
                           getattr(exc, "message", exc), delay)
             else:
                 failures = 0
-                back = [name for name in down if name not in crashed()]
+                after = pids()
+                renewed = [name for name, pid in after.items() if pid is not None and pid != before.get(name)]
+                back = sorted(set(renewed) | {name for name in down if name not in crashed()})
                 if back:
                     count_restarts(run_dir, back)
                     log.warning("restarted: %s", ", ".join(back))
@@ -89,7 +95,10 @@ def main() -> None:
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     log.info("watching stack %s", runtime.settings.stack_name)
-    watch(runtime.crashed, lambda: runtime.up(restart=True), runtime.supervisor.run_dir, stop)
+    def pids() -> dict[str, int | None]:
+        return {s.name: (r.pid if (r := runtime.supervisor.record(s.name)) else None) for s in runtime.services}
+
+    watch(runtime.crashed, lambda: runtime.up(restart=True), runtime.supervisor.run_dir, stop, pids=pids)
     log.info("stopped")
 
 
