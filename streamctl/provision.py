@@ -7,7 +7,6 @@ they run as local processes or containers. Every step is idempotent.
 from __future__ import annotations
 
 import json
-import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -87,7 +86,10 @@ def topic_layout(topic: str, aggregates_topic: str, min_insync_replicas: int = 1
 
 def apply_schema_in(postgres: PostgresAccess) -> None:
     """The table and its columns in a database that exists (a cluster streamctl did not create)."""
-    connection = postgres.connect(timeout_s=10)
+    _run_schema_file(postgres.connect(timeout_s=10))
+
+
+def _run_schema_file(connection) -> None:
     try:
         with connection, connection.cursor() as cursor:
             cursor.execute(SCHEMA_FILE.read_text())
@@ -108,12 +110,7 @@ def apply_schema(admin_dsn: str, database: str) -> None:
                 cursor.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(database)))
     finally:
         connection.close()
-    connection = psycopg2.connect(admin_dsn.rsplit("/", 1)[0] + f"/{database}", connect_timeout=5)
-    try:
-        with connection, connection.cursor() as cursor:
-            cursor.execute(SCHEMA_FILE.read_text())
-    finally:
-        connection.close()
+    _run_schema_file(psycopg2.connect(admin_dsn.rsplit("/", 1)[0] + f"/{database}", connect_timeout=5))
 
 
 def install_index_template(es: ElasticsearchAccess, index: str) -> None:
@@ -231,28 +228,6 @@ def job_fully_running(rest_url: str, job_id: str) -> tuple[bool, str]:
     if body.get("state") == "RUNNING" and vertices and running == len(vertices):
         return True, f"RUNNING ({running} tasks)"
     return False, f"{body.get('state')} ({running}/{len(vertices)} tasks running)"
-
-
-def stop_with_savepoint(rest_url: str, job_id: str, target_dir: Path | str | None, timeout_s: float = 60) -> str:
-    """Stop the job and take a savepoint; returns its location. `target_dir` as the cluster sees it;
-    None: the cluster's own state.savepoints.dir."""
-    request: dict = {"drain": False}
-    if target_dir:
-        request["targetDirectory"] = target_dir.as_uri() if isinstance(target_dir, Path) else target_dir
-    status, body = http_json(f"{rest_url}/jobs/{job_id}/stop", 10, "POST", request)
-    if status != 202:
-        raise StartupError(f"Flink refused stop-with-savepoint ({status})", details=str(body)[:500])
-    trigger = body["request-id"]
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        status, body = http_json(f"{rest_url}/jobs/{job_id}/savepoints/{trigger}", 10)
-        if status == 200 and body.get("status", {}).get("id") == "COMPLETED":
-            operation = body.get("operation", {})
-            if "location" in operation:
-                return operation["location"]
-            raise StartupError("savepoint failed", details=str(operation.get("failure-cause"))[:1000])
-        time.sleep(0.5)
-    raise StartupError(f"savepoint did not complete in {timeout_s:.0f} s")
 
 
 def latest_checkpoint(checkpoints_dir: Path) -> Path | None:
