@@ -122,6 +122,7 @@ class Endpoints:
     flink_url: str
     elasticsearch: ElasticsearchAccess
     postgres: PostgresAccess
+    kibana_url: str = ""  # where the runtime runs Kibana (docker)
 
     @classmethod
     def of(cls, settings: Settings, secrets: Secrets | None = None) -> "Endpoints":
@@ -138,6 +139,7 @@ class Endpoints:
             elasticsearch=ElasticsearchAccess(f"http://{host}:{settings.ports.elasticsearch}"),
             postgres=PostgresAccess(host, settings.ports.postgres, settings.postgres.user,
                                     secrets.postgres_password if secrets else "", settings.postgres.database),
+            kibana_url=f"http://{host}:{settings.ports.kibana}",
         )
 
     @property

@@ -1,7 +1,11 @@
-"""The stack as data: which services exist, what each depends on, which ports it binds.
+"""The stack as data, once for every runtime: which services and provisioning steps exist, what each
+depends on, which ports it binds (on this machine, and inside the containers' network), and what
+"ready" means for it.
 
-Runtime-neutral: the local runtime and the Docker runtime both start these services in this order
-and provision them the same way; each runtime only knows how to run one service.
+The local runtime launches these services as processes; the docker runtime derives its Compose
+project's `ports:` and `depends_on:` from them (stack/compose.yaml holds only what a container needs:
+image, command, environment, healthcheck); the external runtime runs only streamctl's own processes.
+`streamctl.lifecycle` runs the same sequence over this graph on each of them.
 """
 
 from __future__ import annotations
@@ -9,42 +13,70 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 
 from streamctl.config import Settings, broker_ports
-from streamctl.errors import StreamctlError
+from streamctl.errors import ConfigError, StreamctlError
 
 SERVICE = "service"  # a long-running process or container
 TASK = "task"  # a provisioning step that runs once per `up` (idempotent)
+
+
+RUNTIMES = ("local", "docker", "external")
+CLUSTER_RUNTIMES = ("local", "docker")  # where streamctl runs the clusters itself
+
+
+@dataclass(frozen=True)
+class PortSpec:
+    setting: str  # the name in settings.ports: the port on this machine
+    in_network: int = 0  # the port inside the containers' network; 0: containers do not publish it
 
 
 @dataclass(frozen=True)
 class ServiceSpec:
     name: str
     description: str
-    depends_on: tuple[str, ...] = ()
-    ports: tuple[str, ...] = ()  # names in settings.ports that this service binds
+    depends_on: tuple[str, ...] = ()  # a service: until it is ready; a task: until it has run
+    ports: tuple[PortSpec, ...] = ()
     kind: str = SERVICE
     role: str = ""  # what runs it (the runtime's class for it); empty: the name
     instance: int = 0  # 1..N when the settings ask for several of this role, else 0
+    ready: str = ""  # what "ready" means, the same on every runtime (the docker healthcheck tests it too)
+    runtimes: tuple[str, ...] = CLUSTER_RUNTIMES
 
     @property
     def runs_as(self) -> str:
         return self.role or self.name
 
 
+EVERYWHERE = RUNTIMES
+DOCKER_ONLY = ("docker",)  # only as container images, which streamctl cannot run as local processes
+
 STACK: tuple[ServiceSpec, ...] = (
-    ServiceSpec("postgres", "PostgreSQL (sales_summary)", (), ("postgres",)),
-    ServiceSpec("kafka", "Kafka broker, KRaft", (), ("kafka", "kafka_controller")),
+    ServiceSpec("postgres", "PostgreSQL (sales_summary)", (), (PortSpec("postgres", 5432),),
+                ready="accepts connections"),
+    ServiceSpec("kafka", "Kafka broker, KRaft", (), (PortSpec("kafka", 9092), PortSpec("kafka_controller")),
+                ready="answers API-versions requests"),
     ServiceSpec("elasticsearch", "Elasticsearch (transactions-aggregated)", (),
-                ("elasticsearch", "elasticsearch_transport")),
-    ServiceSpec("flink-jobmanager", "Flink JobManager (REST/UI)", (), ("flink_rest", "flink_rpc")),
+                (PortSpec("elasticsearch", 9200), PortSpec("elasticsearch_transport")), ready="cluster health yellow"),
+    ServiceSpec("flink-jobmanager", "Flink JobManager (REST/UI)", (), (PortSpec("flink_rest", 8081), PortSpec("flink_rpc")),
+                ready="REST /overview answers"),
     # Started beside the JobManager, not after it: it keeps retrying until it registers.
-    ServiceSpec("flink-taskmanager", "Flink TaskManager", (), ()),
-    ServiceSpec("topics", "Kafka topics", ("kafka",), kind=TASK),
-    ServiceSpec("schema", "database and sales_summary table", ("postgres",), kind=TASK),
-    ServiceSpec("index-template", "Elasticsearch index template", ("elasticsearch",), kind=TASK),
-    ServiceSpec("producer", "producer REST API", ("topics",), ("producer",)),
-    ServiceSpec("indexer", "Elasticsearch indexer", ("topics", "index-template"), ()),
+    ServiceSpec("flink-taskmanager", "Flink TaskManager", (),
+                ready="every TaskManager registered, slots >= flink.parallelism"),
+    ServiceSpec("topics", "Kafka topics", ("kafka",), kind=TASK, runtimes=EVERYWHERE),
+    ServiceSpec("schema", "database and sales_summary table", ("postgres",), kind=TASK, runtimes=EVERYWHERE),
+    ServiceSpec("index-template", "Elasticsearch index template", ("elasticsearch",), kind=TASK, runtimes=EVERYWHERE),
+    ServiceSpec("producer", "producer REST API", ("topics",), (PortSpec("producer", 5000),),
+                ready="GET /health answers 200", runtimes=EVERYWHERE),
+    ServiceSpec("indexer", "Elasticsearch indexer", ("topics", "index-template"),
+                ready="consuming, its status file fresh", runtimes=EVERYWHERE),
     # Submitted once the JobManager answers; it then waits for the TaskManager's slots to run.
-    ServiceSpec("flink-job", "aggregation job RUNNING", ("topics", "schema", "flink-jobmanager"), kind=TASK),
+    ServiceSpec("flink-job", "aggregation job RUNNING", ("topics", "schema", "flink-jobmanager"), kind=TASK,
+                runtimes=EVERYWHERE),
+    ServiceSpec("kibana", "Kibana (dashboards)", ("elasticsearch",), (PortSpec("kibana", 5601),),
+                ready="/api/status level available", runtimes=DOCKER_ONLY),
+    ServiceSpec("kibana-objects", "Kibana data view and dashboard", ("kibana", "index-template"), kind=TASK,
+                runtimes=DOCKER_ONLY),
+    ServiceSpec("kafka-ui", "Kafka UI", ("kafka",), (PortSpec("kafka_ui", 8080),),
+                ready="/actuator/health UP", runtimes=DOCKER_ONLY),
 )
 
 
@@ -52,21 +84,39 @@ STACK: tuple[ServiceSpec, ...] = (
 SCALED_ROLES = {"kafka": lambda s: s.kafka.brokers, "flink-taskmanager": lambda s: s.flink.taskmanagers}
 
 
-# What streamctl runs itself when the clusters are someone else's (the external runtime).
-OWN_PROCESSES = ("producer", "indexer")
+def for_runtime(runtime: str, disabled: tuple[str, ...] = (), specs: tuple[ServiceSpec, ...] = STACK
+                ) -> tuple[ServiceSpec, ...]:
+    """What this runtime runs, less the services the settings leave out (docker.disabled_services).
+    A dependency on something the runtime does not run is dropped (on the external runtime the
+    clusters are someone else's and simply there); a provisioning step for a left-out service goes
+    with it; a service that needs one that was left out is an error."""
+    unknown = [name for name in disabled if name not in {s.name for s in specs}]
+    if unknown:
+        raise ConfigError(f"docker.disabled_services: the stack has no service {', '.join(unknown)}",
+                          hint=f"services: {', '.join(s.name for s in specs if s.kind == SERVICE)}")
+    here = [s for s in specs if runtime in s.runtimes]
+    gone = {name: name for name in disabled}  # what is left out -> the service whose leaving took it along
+    for spec in here:  # declared order: a step comes after what it depends on
+        roots = [gone[d] for d in spec.depends_on if d in gone]
+        if spec.kind == TASK and roots:
+            gone[spec.name] = roots[0]
+    kept = [s for s in here if s.name not in gone]
+    for spec in kept:
+        needed = sorted({gone[d] for d in spec.depends_on if d in gone})
+        if needed:
+            raise ConfigError(f"{spec.name} depends on {', '.join(needed)}, which docker.disabled_services leaves out",
+                              hint=f"leave out {spec.name} too, or keep {', '.join(needed)}")
+    names = {s.name for s in kept}
+    return tuple(replace(s, depends_on=tuple(d for d in s.depends_on if d in names)) for s in kept)
 
 
 def stack(settings: Settings, runtime: str = "local") -> tuple[ServiceSpec, ...]:
-    """The stack as these settings ask for it: a role that runs N times becomes `role-1`..`role-N`,
-    and whatever depended on the role depends on every instance. On the external runtime: only
-    streamctl's own processes and the provisioning steps, depending on nothing outside."""
-    if runtime == "external":
-        kept = [s for s in STACK if s.kind == TASK or s.name in OWN_PROCESSES]
-        own = {s.name for s in kept}
-        return tuple(replace(s, depends_on=tuple(d for d in s.depends_on if d in own)) for s in kept)
+    """The stack as these settings ask for it on this runtime: a role that runs N times becomes
+    `role-1`..`role-N`, and whatever depended on the role depends on every instance."""
+    disabled = settings.docker.disabled() if runtime == "docker" else ()
     instances: dict[str, list[str]] = {}
     specs: list[ServiceSpec] = []
-    for spec in STACK:
+    for spec in for_runtime(runtime, disabled):
         count = SCALED_ROLES[spec.name](settings) if spec.name in SCALED_ROLES else 1
         if count == 1:
             instances[spec.name] = [spec.name]
@@ -85,10 +135,29 @@ def spec_ports(settings: Settings, spec: ServiceSpec) -> list[tuple[str, int]]:
     if spec.runs_as == "kafka" and spec.instance > 1:
         client, controller = broker_ports(settings, spec.instance)
         return [("kafka", client), ("kafka_controller", controller)]
-    return [(name, getattr(settings.ports, name)) for name in spec.ports]
+    return [(port.setting, getattr(settings.ports, port.setting)) for port in spec.ports]
 
 
-def services_only(specs: tuple[ServiceSpec, ...] = STACK) -> list[ServiceSpec]:
+def services_within(specs: tuple[ServiceSpec, ...], names: set[str]) -> dict[str, tuple[str, ...]]:
+    """For each service: the services it waits for, looking through provisioning steps (producer
+    waits for topics, which waits for kafka: producer waits for kafka)."""
+    index = by_name(specs)
+
+    def services_under(name: str) -> tuple[str, ...]:
+        found: list[str] = []
+        for dep in index[name].depends_on:
+            for service in ((dep,) if index[dep].kind == SERVICE else services_under(dep)):
+                if service not in found:
+                    found.append(service)
+        return tuple(found)
+
+    return {name: services_under(name) for name in names}
+
+
+def services_only(specs: tuple[ServiceSpec, ...] | None = None) -> list[ServiceSpec]:
+    """The services (not the provisioning steps); by default the local runtime's, as declared."""
+    if specs is None:
+        specs = for_runtime("local")
     return [s for s in specs if s.kind == SERVICE]
 
 

@@ -7,7 +7,7 @@ import os
 import platform
 import time
 
-from streamctl import provision
+from streamctl import lifecycle, provision
 from streamctl.config import Settings
 from streamctl.endpoints import Endpoints
 from streamctl.validate import TopicScanner
@@ -31,16 +31,16 @@ def bench_startup(runtime, runs: int = 1) -> dict:
     """`down` then `up` with artifacts cached, timed until the job is RUNNING (`up` returns then)."""
     seconds = []
     for _ in range(runs):
-        runtime.down()
+        lifecycle.down(runtime)
         started = time.monotonic()
-        runtime.up()
+        lifecycle.up(runtime)
         seconds.append(time.monotonic() - started)
     return {"up_seconds": [round(s, 1) for s in seconds], "best_s": round(min(seconds), 1), "goal_s": 45}
 
 
 def bench_memory(runtime, settle_s: int = 20) -> dict:
     time.sleep(settle_s)
-    status = runtime.status()
+    status = lifecycle.status(runtime)
     per_service = {s.name: round(s.rss_bytes / 2**20) for s in status.services}
     total = sum(s.rss_bytes for s in status.services)
     return {"idle_rss_mib": per_service, "total_gib": round(total / 2**30, 2), "goal_gib": 3.0}

@@ -4,9 +4,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from streamctl.config import Settings
 from streamctl.errors import PreflightError, UsageError
+
+if TYPE_CHECKING:
+    from streamctl.lifecycle import Runtime
 
 RUNTIME_FILE = "runtime"
 
@@ -66,7 +70,7 @@ def record_runtime(stack_dir: Path, name: str) -> None:
     (stack_dir / RUNTIME_FILE).write_text(name)
 
 
-def stack_runtime(settings: Settings, must_exist: bool = True):
+def stack_runtime(settings: Settings, must_exist: bool = True) -> Runtime:
     """The runtime of an existing stack (the one `up` recorded; local when none was recorded).
     A stack that was never brought up is a usage error naming the stacks there are."""
     if must_exist and not settings.stack_dir.is_dir():
@@ -81,7 +85,7 @@ def existing_stacks(state_dir: Path) -> list[str]:
     return sorted(p.name for p in state_dir.iterdir() if p.is_dir()) if state_dir.is_dir() else []
 
 
-def runtime_for(settings: Settings, choice: Choice):
+def runtime_for(settings: Settings, choice: Choice) -> Runtime:
     if choice.name == "external":
         from streamctl.runtimes.external.runtime import ExternalRuntime
 

@@ -35,7 +35,7 @@ def test_docker_stack_up_load_validate_exact_and_down_leaves_nothing():
 
         containers = client.api.containers(filters={"label": f"{LABEL_PROJECT}={project}"})
         assert {c["Labels"]["com.streamctl.service"] for c in containers} == {
-            "kafka", "postgres", "elasticsearch", "flink-jobmanager", "flink-taskmanager", "producer", "indexer"}  # init has exited
+            "kafka", "postgres", "elasticsearch", "flink-jobmanager", "flink-taskmanager", "producer", "indexer"}
         for c in containers:
             for binding in c["Ports"]:
                 if "PublicPort" in binding:
@@ -68,7 +68,7 @@ def test_docker_stack_up_load_validate_exact_and_down_leaves_nothing():
         wait_for(job_running, 120, what="the job to run again")
         assert cli(config, "validate", "--wait", "90s") == 0
         assert cli(config, "status") == 0
-        assert cli(config, "logs", "init", "-n", "5") == 0
+        assert cli(config, "logs", "producer", "-n", "5") == 0
 
         assert cli(config, "down") == 0
         left = labelled(client, project)

@@ -11,6 +11,7 @@ import uuid
 import pytest
 from kafka import KafkaProducer
 
+from streamctl import lifecycle
 from streamctl.exit_codes import ExitCode
 from streamctl.runtimes.local.runtime import LocalRuntime
 from tests.integration.stackutil import (
@@ -171,4 +172,4 @@ def test_poison_records_in_the_topic_are_counted_as_rejects_and_the_job_keeps_ru
     assert report["topic"]["rejected"] >= 4 + 2  # the unconvertible lenient ones too
     assert report["sinks"]["rejected_summary"]["exact"] and report["sinks"]["rejected_summary"]["matched"] >= 1
     runtime = LocalRuntime(settings)
-    assert runtime.status().job_state == "RUNNING"
+    assert lifecycle.status(runtime).job_state == "RUNNING"

@@ -161,14 +161,16 @@ def test_the_stack_compose_file_parses_with_streamctl_variables(tmp_path):
     settings = stack_settings(tmp_path)
     runtime = DockerRuntime(settings)
     p = runtime.project(Secrets("pw"))
-    assert set(p.services) == {"kafka", "postgres", "elasticsearch", "init", "flink-jobmanager", "flink-taskmanager", "producer",
+    assert set(p.services) == {"kafka", "postgres", "elasticsearch", "flink-jobmanager", "flink-taskmanager", "producer",
                                "indexer", "kibana", "kafka-ui"}
-    order = p.start_order()
-    assert order.index("init") > max(order.index(s) for s in ("kafka", "postgres", "elasticsearch"))
-    assert order.index("producer") > order.index("init") and order.index("indexer") > order.index("init")
-    assert p.required_state("init") == COMPLETED
+    # Ports and dependencies come from the stack model: the producer waits for the broker (through the
+    # topics step), the indexer for the broker and Elasticsearch, each healthy.
+    assert dict(p.services["producer"].depends_on) == {"kafka": HEALTHY}
+    assert dict(p.services["indexer"].depends_on) == {"kafka": HEALTHY, "elasticsearch": HEALTHY}
+    assert p.services["kafka"].ports == (compose.Port(9092, 9092, "127.0.0.1"),)  # not the controller's
+    assert p.services["flink-jobmanager"].ports == (compose.Port(8081, 8081, "127.0.0.1"),)
     for service in p.services.values():
-        assert service.healthcheck is not None or service.name == "init", f"{service.name} has no healthcheck"
+        assert service.healthcheck is not None, f"{service.name} has no healthcheck"
         for port in service.ports:
             assert port.host_ip == "127.0.0.1", f"{service.name} publishes {port} beyond loopback"
     kafka_env = dict(p.services["kafka"].environment)
@@ -217,7 +219,7 @@ def test_random_local_cluster_ids_never_look_like_flags():
 # -- Kibana's saved objects: checked for structure, since no Kibana can run here --------------------
 
 def test_kibana_saved_objects_reference_each_other_and_the_index_mapping():
-    from streamctl.runtimes.docker.kibana import DASHBOARD_ID, saved_objects
+    from streamctl.kibana import DASHBOARD_ID, saved_objects
 
     objects = saved_objects()
     by_id = {(o["type"], o["id"]): o for o in objects}

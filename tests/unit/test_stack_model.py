@@ -190,8 +190,8 @@ def test_a_stacks_kafka_layout_cannot_change_in_place(tmp_path):
     s.stack_dir.mkdir(parents=True)
     (s.stack_dir / KAFKA_LAYOUT).write_text("kafka.brokers 1, kafka.security plaintext")
     with pytest.raises(PreflightError) as error:
-        LocalRuntime(s).preflight()
+        LocalRuntime(s).preflight(None)
     assert "made with kafka.brokers 1" in error.value.message and "down --purge" in error.value.hint
     with pytest.raises(PreflightError) as error:
-        LocalRuntime(settings(tmp_path, **{"kafka.replication_factor": 3})).preflight()
+        LocalRuntime(settings(tmp_path, **{"kafka.replication_factor": 3})).preflight(None)
     assert "needs as many brokers" in error.value.message

@@ -6,6 +6,7 @@ from typing import Optional
 
 import typer
 
+from streamctl import lifecycle
 from streamctl.cli.app import app, stdout
 from streamctl.cli.commands.load_cmd import run_load_command
 from streamctl.cli.commands.stack import bring_up
@@ -55,7 +56,7 @@ def demo(
                  highlight=False)
     if stop_at_end:
         stdout.rule("down")
-        runtime_for(settings, choose(settings, runtime)).down()
+        lifecycle.down(runtime_for(settings, choose(settings, runtime)))
         stdout.print(f"stack {settings.stack_name!r} stopped (data kept)")
     verdict_code = exit_code(validation, notes)
     return verdict_code if verdict_code != ExitCode.OK else load_code

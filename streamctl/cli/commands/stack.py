@@ -12,6 +12,7 @@ import typer
 from rich.live import Live
 from rich.table import Table
 
+from streamctl import lifecycle
 from streamctl.cli.app import app, stderr, stdout
 from streamctl.cli.commands.fetch import fetch_artifacts
 from streamctl.config import exposure_warning
@@ -73,7 +74,7 @@ def bring_up(settings, runtime: str | None, offline: bool = False):
 
     record_runtime(settings.stack_dir, choice.name)  # before starting: `down` must find a half-started stack
     with Live(steps, console=stdout, refresh_per_second=4, transient=False):
-        result = stack.up(steps, fetch=fetch)
+        result = lifecycle.up(stack, steps, fetch=fetch)
     stdout.print()
     for note in result.notes:
         stdout.print(f"[dim]note:[/] {note}", highlight=False)
@@ -115,7 +116,7 @@ def down(
     stack = stack_runtime(settings, must_exist=False)  # idempotent: down of nothing is done
     steps = LiveSteps(f"streamctl down ({settings.stack_name})")
     with Live(steps, console=stdout, refresh_per_second=4):
-        results = stack.down(purge=purge, progress=steps)
+        results = lifecycle.down(stack, purge, steps)
     stdout.print()
     stopped = [name for name, outcome in results if outcome not in ("not running",)]
     stdout.print(f"[green]stack {settings.stack_name!r} is down[/] ({len(stopped)} steps)"
@@ -188,7 +189,7 @@ def status(
 ) -> int:
     """Each service's state, pid, health and uptime, and the Flink job's state. Exit 1 when something is down."""
     settings = ctx.obj.settings()
-    report = stack_runtime(settings).status()
+    report = lifecycle.status(stack_runtime(settings))
     if as_json:
         stdout.print_json(json.dumps({**dataclasses.asdict(report), "healthy": report.healthy}))
     else:

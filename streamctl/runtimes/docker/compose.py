@@ -9,14 +9,14 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, Mapping
 
 import yaml
 
 from streamctl.errors import ConfigError
-from streamctl.services import ServiceSpec, start_order
+from streamctl.services import SERVICE, ServiceSpec, by_name, services_within, start_order
 
 STARTED = "service_started"
 HEALTHY = "service_healthy"
@@ -443,3 +443,32 @@ def load_project(path: Path, variables: Mapping[str, str], name: str | None = No
         where = f" line {mark.line + 1}" if mark else ""
         raise ComposeError(f"{path}{where} is not valid YAML", hint="fix the YAML syntax") from None
     return parse_project(data, variables, path.parent, str(path), name, disabled)
+
+
+def with_stack_model(project: Project, specs: tuple[ServiceSpec, ...], published: dict[str, list[int]],
+                     bind_address: str) -> Project:
+    """The project with each service's `ports:` and `depends_on:` taken from the stack model.
+    `published`: for each service, the host port of each of its model ports (spec_ports)."""
+    model = by_name(specs)
+    missing = [s.name for s in specs if s.kind == SERVICE and s.name not in project.services]
+    if missing:
+        raise ComposeError(f"{project.source} has no service {', '.join(missing)}, which the stack needs",
+                           hint="add it, or leave it out with docker.disabled_services")
+    extra = [name for name in project.services if name not in model]
+    if extra:  # nothing would start it: the sequence walks the model
+        raise ComposeError(f"{project.source}: service {', '.join(extra)} is not in streamctl's stack model",
+                           hint="remove it, or add it to streamctl/services.py")
+    waits = services_within(specs, set(project.services))
+    services = {}
+    for name, service in project.services.items():
+        spec = model[name]
+        if service.ports or service.depends_on:
+            raise ComposeError(f"{project.source}: services.{name} declares ports:/depends_on:, which come from"
+                               " streamctl's stack model", hint="remove them; ports are the ports.* settings")
+        ports = tuple(Port(port.in_network, host_port, bind_address)
+                      for port, host_port in zip(spec.ports, published[name], strict=True) if port.in_network)
+        depends_on = tuple((dep, HEALTHY if project.services[dep].healthcheck else STARTED) for dep in waits[name])
+        services[name] = replace(service, ports=ports, depends_on=depends_on)
+    derived = replace(project, services=services)
+    _check(derived)
+    return derived

@@ -149,13 +149,35 @@ class Engine:
         return found
 
     # -- up -------------------------------------------------------------------------------------------
-    def up(self, progress: Progress = NO_PROGRESS) -> UpReport:
-        started = time.monotonic()
+    def prepare(self, progress: Progress = NO_PROGRESS) -> list[str]:
+        """Images (built or found), the network and the volumes: what any service's start needs.
+        Returns the images it built."""
         report = UpReport()
         self._ensure_images(progress, report)
         self._ensure_network()
         for volume in self.project.volumes:
             self._ensure_volume(volume)
+        return report.built
+
+    def start_service(self, name: str, progress: Progress = NO_PROGRESS) -> ServiceOutcome:
+        """One service, created or started unless it already runs with this configuration, and waited
+        for until it reaches the state its dependents need. Its dependencies are the caller's affair."""
+        order = {n: i for i, n in enumerate(self.project.start_order())}
+        return self._up_service(self.project.services[name], self.containers().get(name), order[name], progress,
+                                lambda: None)
+
+    def stop_service(self, name: str) -> str:
+        info = self.containers().get(name)
+        if info is None:
+            return "not running"
+        self._remove(info.id)
+        return f"removed {info.name}"
+
+    def up(self, progress: Progress = NO_PROGRESS) -> UpReport:
+        """The whole project in dependency order, each service as soon as its conditions hold."""
+        started = time.monotonic()
+        report = UpReport()
+        report.built = self.prepare(progress)
         existing = self.containers()
         order = {name: n for n, name in enumerate(self.project.start_order())}  # also rejects cycles
         gates = {name: _Gate() for name in self.project.services}
@@ -202,7 +224,8 @@ class Engine:
     def _ensure_images(self, progress: Progress, report: UpReport) -> None:
         from docker.errors import APIError, ImageNotFound
 
-        for service in self.project.services.values():
+        # Built images first: a service may run an image another one builds.
+        for service in sorted(self.project.services.values(), key=lambda s: s.build is None):
             if service.image in self._image_ids:
                 continue
             if service.build is not None:

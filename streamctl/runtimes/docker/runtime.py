@@ -1,13 +1,14 @@
 """The docker runtime: `up`, `down`, `status`, `logs` for the stack as containers of stack/compose.yaml.
 
-The engine brings the services up; then, from this machine, the Flink job is submitted to the
-JobManager's published REST port and Kibana's saved objects are imported. Provisioning of topics,
-table and index template runs inside the stack as the compose file's one-shot `init` service.
+Each service starts when `streamctl.lifecycle` reaches it in the stack model's order; the
+provisioning steps and the Flink job's submission run from this machine through the published
+ports, by the same code as on the other runtimes.
 """
 
 from __future__ import annotations
 
 import base64
+import contextlib
 import dataclasses
 import os
 import shutil
@@ -21,13 +22,10 @@ from streamctl import __version__, provision
 from streamctl.config import Settings, env_name
 from streamctl.endpoints import Endpoints, PostgresAccess
 from streamctl.errors import PreflightError, ServiceUnavailable
-from streamctl.job import operations
 from streamctl.job.placement import JobPlacement
 from streamctl.kafka_access import KafkaAccess
-from streamctl.kafka_info import lag_report
 from streamctl.paths import STACK_DIR
-from streamctl.runtimes.docker import kibana
-from streamctl.runtimes.docker.compose import COMPLETED, Project, load_project
+from streamctl.runtimes.docker.compose import Project, load_project, with_stack_model
 from streamctl.runtimes.docker.contexts import stager
 from streamctl.runtimes.docker.engine import Engine, connect
 from streamctl.runtimes.flink_job import tail_file
@@ -35,8 +33,9 @@ from streamctl.runtimes.local.base import LocalContext
 from streamctl.runtimes.local.flink import FlinkCluster, flink_home
 from streamctl.runtimes.local.java import find_java
 from streamctl.runtimes.local.preflight import port_free, port_holder
-from streamctl.runtimes.model import NO_PROGRESS, Progress, ServiceStatus, StackStatus, UpResult
+from streamctl.runtimes.model import NO_PROGRESS, Progress, ServiceStatus
 from streamctl.secrets import Secrets
+from streamctl.services import ServiceSpec, services_only, spec_ports, stack
 
 SAVEPOINTS_IN_CLUSTER = Path("/flink-state/savepoints")
 IMAGE_VARIABLES = {  # docker.images.<key> -> the compose file's variable
@@ -96,7 +95,7 @@ def compose_variables(settings: Settings, secrets: Secrets, project: str) -> dic
         "POSTGRES_USER": s.postgres.user, "POSTGRES_PASSWORD": secrets.postgres_password,
         "POSTGRES_DB": s.postgres.database,
         "ELASTICSEARCH_HEAP_MB": s.elasticsearch.heap_mb, "ELASTICSEARCH_INDEX": s.elasticsearch.index,
-        "FLINK_PROPERTIES": flink_properties(settings),
+        "FLINK_PROPERTIES": flink_properties(settings), "FLINK_PARALLELISM": s.flink.parallelism,
         "PRODUCER_WORKERS": s.producer.workers, "PRODUCER_MAX_BODY_BYTES": s.producer.max_body_bytes,
         "PRODUCER_MAX_BATCH_RECORDS": s.producer.max_batch_records,
         "PRODUCER_HEARTBEAT_INTERVAL_MS": s.producer.heartbeat_interval_ms, "PRODUCER_LINGER_MS": s.producer.linger_ms,
@@ -109,11 +108,19 @@ def compose_variables(settings: Settings, secrets: Secrets, project: str) -> dic
 
 
 class DockerRuntime:
+    """The stack as containers: the compose file says what each container is, the stack model what
+    the stack is (ports, dependencies); streamctl's own engine applies them through the Docker SDK."""
+
     name = "docker"
+    owns_clusters = True
 
     def __init__(self, settings: Settings):
         self.settings = settings
         self.stack_dir = settings.stack_dir
+        self.specs = stack(settings, runtime="docker")
+        self._engine: Engine | None = None
+        self._by_labels: Engine | None = None
+        self._secrets: Secrets | None = None
 
     @property
     def project_name(self) -> str:
@@ -127,18 +134,37 @@ class DockerRuntime:
     def job_log(self) -> Path:
         return self.stack_dir / "logs" / "flink-job.log"
 
+    def secrets(self) -> Secrets:
+        if self._secrets is None:
+            self._secrets = Secrets.load(self.stack_dir) or Secrets(postgres_password="")
+        return self._secrets
+
     def project(self, secrets: Secrets | None = None) -> Project:
-        secrets = secrets or Secrets.load(self.stack_dir) or Secrets(postgres_password="")
+        secrets = secrets or self.secrets()
         # The shell's variables count too (as in Compose), but streamctl's own settings win.
         variables = {**os.environ, **compose_variables(self.settings, secrets, self.project_name)}
-        return load_project(self.compose_file, variables, self.project_name, self.settings.docker.disabled())
+        containers = load_project(self.compose_file, variables, self.project_name, self.settings.docker.disabled())
+        published = {s.name: [port for _, port in spec_ports(self.settings, s)] for s in services_only(self.specs)}
+        return with_stack_model(containers, self.specs, published, self.settings.bind_address)
 
-    def engine(self, client, project: Project) -> Engine:
-        return Engine(client, project, self.stack_dir / "docker", stager(self.settings.cache_dir),
-                      float(self.settings.docker.wait_s))
+    def engine(self) -> Engine:
+        """The engine for this stack's project (connects on first use)."""
+        if self._engine is None:
+            self._engine = Engine(connect(), self.project(), self.stack_dir / "docker", stager(self.settings.cache_dir),
+                                  float(self.settings.docker.wait_s))
+        return self._engine
 
-    def _context(self, secrets: Secrets) -> LocalContext:
-        return LocalContext(self.settings, find_java(self.settings.java_home), secrets, None)
+    def _labelled(self) -> Engine:
+        """An engine that knows the project by its labels only: `down` and `logs` need no compose file."""
+        if self._by_labels is None:
+            self._by_labels = Engine(connect(), Project(self.project_name, {}), self.stack_dir / "docker")
+        return self._by_labels
+
+    def _context(self) -> LocalContext:
+        return LocalContext(self.settings, find_java(self.settings.java_home), self.secrets(), None)
+
+    def endpoints(self) -> Endpoints:
+        return Endpoints.of(self.settings, self.secrets())
 
     # -- up -------------------------------------------------------------------------------------------
     def _refuse_local_only_settings(self) -> None:
@@ -149,41 +175,39 @@ class DockerRuntime:
                 raise PreflightError(f"{key} {value} is for the local runtime; the compose file runs one broker,"
                                      " one TaskManager, plaintext", hint=f"use --runtime local, or unset {key}")
 
-    def up(self, progress: Progress = NO_PROGRESS, fetch: Callable[[], None] | None = None) -> UpResult:
-        started_at = time.monotonic()
+    def exclusive(self):
+        return contextlib.nullcontext()  # the engine's state is the containers' labels: a second `up` finds them
+
+    def preflight(self, fetch: Callable[[], None] | None, progress: Progress = NO_PROGRESS) -> list[str]:
         self._refuse_local_only_settings()
-        client = connect()
+        connect()
         find_java(self.settings.java_home)  # the job is compiled and submitted from this machine
         flink_home()
         self.stack_dir.mkdir(parents=True, exist_ok=True)
-        secrets = Secrets.load_or_create(self.stack_dir)
-        project = self.project(secrets)
-        engine = self.engine(client, project)
-        self._check_ports(project, engine)
+        self._secrets = Secrets.load_or_create(self.stack_dir)
+        engine = self.engine()
+        self._check_ports(engine)
         if fetch is not None:
             fetch()
-        report = engine.up(progress)
-        ctx = self._context(secrets)
-        progress.update("flink-job", "running")
-        progress.update("flink-job", "ready", self._ensure_job(ctx, progress))
-        notes = []
-        if "kibana" in project.services:
-            progress.update("kibana-objects", "importing")
-            progress.update("kibana-objects", "ready", kibana.import_saved_objects(self.kibana_url))
-        else:
+        built = engine.prepare(progress)  # images (built here), the network, the volumes
+        notes = [f"built {', '.join(built)}"] if built else []
+        if "kibana" not in engine.project.services:
             notes.append("Kibana is not part of this stack (docker.disabled_services): no dashboard")
-        result = UpResult(seconds=time.monotonic() - started_at, notes=notes)
-        for outcome in report.outcomes.values():
-            (result.already_running if outcome.action == "unchanged" else result.started).append(outcome.name)
-        if report.built:
-            notes.append(f"built {', '.join(report.built)}")
-        result.endpoints = self.endpoints(project)
-        return result
+        return notes
 
-    def _check_ports(self, project: Project, engine: Engine) -> None:
+    def start(self, spec: ServiceSpec, progress: Progress = NO_PROGRESS) -> bool:
+        return self.engine().start_service(spec.name, progress).action == "unchanged"
+
+    def after_up(self) -> None:
+        """Nothing: each container's restart policy (`restart: unless-stopped`) is the engine's."""
+
+    def topic_replication(self) -> tuple[int, int]:
+        return 1, 1  # one broker (refused otherwise in preflight)
+
+    def _check_ports(self, engine: Engine) -> None:
         running = {name for name, c in engine.containers().items() if c.state == "running"}
         by_port = {port: name for name, port in dataclasses.asdict(self.settings.ports).items()}
-        for service in project.services.values():
+        for service in engine.project.services.values():
             if service.name in running:
                 continue
             for port in service.ports:
@@ -199,7 +223,7 @@ class DockerRuntime:
 
     @property
     def kibana_url(self) -> str:
-        return f"http://{Endpoints.of(self.settings).postgres_host}:{self.settings.ports.kibana}"
+        return Endpoints.of(self.settings).kibana_url
 
     def job_config(self, ctx: LocalContext) -> provision.JobConfig:
         # The in-network view: the job runs in the containers' network.
@@ -207,76 +231,59 @@ class DockerRuntime:
                                     self.settings.postgres.database)
         return provision.JobConfig.of(self.settings, KafkaAccess("kafka:19092"), in_network)
 
-    def job_placement(self, ctx: LocalContext | None = None) -> JobPlacement:
-        ctx = ctx or self._context(Secrets.load(self.stack_dir) or Secrets(postgres_password=""))
+    def job_placement(self) -> JobPlacement:
+        ctx = self._context()
         client = FlinkCluster(ctx)  # the client's conf/ and lib/ (with the connectors) on this machine
         client.prepare()
-        return JobPlacement(Endpoints.of(self.settings).flink_url, self.job_config(ctx), client,
+        return JobPlacement(self.endpoints().flink_url, self.job_config(ctx), client,
                             self.stack_dir / "flink", SAVEPOINTS_IN_CLUSTER.as_uri(), log_file=self.job_log,
                             failure_details=lambda: "\n".join(self.log_lines("flink-taskmanager", 15, False)),
                             failure_hint="see `streamctl logs flink-taskmanager`")
 
-    def _ensure_job(self, ctx: LocalContext, progress: Progress) -> str:
-        return operations.ensure_running(self.job_placement(ctx), progress)[1]
+    def _running(self, service: str) -> bool:
+        info = self._labelled().containers().get(service)
+        return info is not None and info.state == "running"
+
+    def job_cluster_runs(self) -> bool:
+        return self._running("flink-jobmanager")
+
+    def kafka_runs(self) -> bool:
+        return self._running("kafka")
 
     # -- down -----------------------------------------------------------------------------------------
-    def down(self, purge: bool = False, progress: Progress = NO_PROGRESS) -> list[tuple[str, str]]:
-        client = connect()
-        engine = Engine(client, Project(self.project_name, {}), self.stack_dir / "docker")
-        results = []
-        jobmanager = engine.containers().get("flink-jobmanager")
-        if jobmanager is not None and jobmanager.state == "running":
-            results.append(("flink-job", self._savepoint_job(progress)))
-        results += engine.down(purge, progress)
+    def before_down(self, purge: bool) -> None:
+        connect()  # no engine: one clear error before anything else
+
+    def stop(self, spec: ServiceSpec, progress: Progress = NO_PROGRESS) -> str:
+        return self._labelled().stop_service(spec.name)
+
+    def release(self, purge: bool, progress: Progress = NO_PROGRESS) -> list[tuple[str, str]]:
+        """Containers the model does not name (left out since, or from an older version), the network,
+        and with `purge` the volumes and the state directory."""
+        results = self._labelled().down(purge, progress)
         if purge and self.stack_dir.exists():
             shutil.rmtree(self.stack_dir)
             results.append(("data", f"deleted {self.stack_dir}"))
         return results
 
-    def _savepoint_job(self, progress: Progress) -> str:
-        return operations.stop_for_down(self.job_placement, self.settings.flink.savepoints_kept, progress)
-
     # -- status ---------------------------------------------------------------------------------------
-    def status(self) -> StackStatus:
-        client = connect()
-        project = self.project()
-        engine = self.engine(client, project)
-        required = {name: project.required_state(name) for name in project.services}
-        services = []
-        for name in project.start_order():
-            info = engine.inspect(name)
-            endpoint = ", ".join(f"{p.host_ip or '0.0.0.0'}:{p.host_port}" for p in project.services[name].ports)
-            if info is None:
-                services.append(ServiceStatus(name, "absent", False, "no container", endpoint=endpoint))
-                continue
-            state = info["State"]
-            health = (state.get("Health") or {}).get("Status", "")
-            if required[name] == COMPLETED:
-                ok = state["Status"] == "exited" and state["ExitCode"] == 0
-                detail = f"exited {state['ExitCode']}" if state["Status"] == "exited" else state["Status"]
-            else:
-                ok = state["Running"] and health in ("", "healthy")
-                detail = health or state["Status"]
-            uptime = None
-            if state["Running"]:
-                started = datetime.fromisoformat(state["StartedAt"][:26].rstrip("Z") + "+00:00")
-                uptime = time.time() - started.timestamp()
-            services.append(ServiceStatus(name, state["Status"], ok, detail, state.get("Pid") or None, uptime,
-                                          self._memory(client, info) if state["Running"] else 0, endpoint,
-                                          int(info.get("RestartCount", 0))))
-        endpoints = Endpoints.of(self.settings)
-        try:
-            job = provision.find_job(endpoints.flink_url, provision.StackNames.of(self.settings).job_name)
-            job_state = job.state if job else "NOT SUBMITTED"
-        except (OSError, ValueError):
-            job_state = "UNREACHABLE"
-        lags = []
-        try:
-            lags = [dataclasses.asdict(lag) for lag in lag_report(
-                endpoints.kafka, provision.StackNames.of(self.settings).lag_groups(self.settings))]
-        except Exception as exc:  # status reports; it does not fail on a broker that is not answering
-            lags = [{"error": f"{type(exc).__name__}: {exc}"}]
-        return StackStatus(self.name, services, job_state, lags)
+    def inspect(self, spec: ServiceSpec) -> ServiceStatus:
+        engine = self._labelled()
+        endpoint = ", ".join(f"{self.settings.bind_address}:{port}" for (_, port), p in
+                             zip(spec_ports(self.settings, spec), spec.ports, strict=True) if p.in_network)
+        info = engine.inspect(spec.name)
+        if info is None:
+            return ServiceStatus(spec.name, "absent", False, "no container", endpoint=endpoint)
+        state = info["State"]
+        health = (state.get("Health") or {}).get("Status", "")
+        ok = state["Running"] and health in ("", "healthy")
+        uptime = None
+        if state["Running"]:
+            started = datetime.fromisoformat(state["StartedAt"][:26].rstrip("Z") + "+00:00")
+            uptime = time.time() - started.timestamp()
+        return ServiceStatus(spec.name, state["Status"], ok, health or state["Status"], state.get("Pid") or None, uptime,
+                             self._memory(engine.client, info) if state["Running"] else 0, endpoint,
+                             int(info.get("RestartCount", 0)))
 
     @staticmethod
     def _memory(client, info: dict) -> int:
@@ -286,19 +293,20 @@ class DockerRuntime:
         except Exception:  # memory is informative; a container stopping meanwhile is not an error
             return 0
 
-    def endpoints(self, project: Project) -> dict[str, str]:
-        e = Endpoints.of(self.settings)
+    def addresses(self) -> dict[str, str]:
+        e = self.endpoints()
         found = {"Flink UI": e.flink_url, "producer API": e.producer_url, "Elasticsearch": e.elasticsearch_url,
                  "PostgreSQL": f"{e.postgres_host}:{e.postgres_port}", "Kafka": e.kafka_bootstrap}
-        if "kibana" in project.services:
-            found["Kibana"] = self.kibana_url
-        if "kafka-ui" in project.services:
+        names = {s.name for s in self.specs}
+        if "kibana" in names:
+            found["Kibana"] = e.kibana_url
+        if "kafka-ui" in names:
             found["Kafka UI"] = f"http://{e.postgres_host}:{self.settings.ports.kafka_ui}"
         return found
 
     # -- logs -----------------------------------------------------------------------------------------
     def log_names(self) -> list[str]:
-        return list(self.project().services) + ["flink-job"]
+        return [s.name for s in services_only(self.specs)] + ["flink-job"]
 
     def log_lines(self, name: str, tail: int, follow: bool) -> Iterator[str]:
         if name == "flink-job":
@@ -306,5 +314,4 @@ class DockerRuntime:
                 raise ServiceUnavailable(f"no log for flink-job yet ({self.job_log})", hint="start the stack with `streamctl up`")
             yield from tail_file(self.job_log, tail).splitlines()
             return
-        engine = Engine(connect(), Project(self.project_name, {}), self.stack_dir / "docker")
-        yield from engine.logs(name, tail, follow)
+        yield from self._labelled().logs(name, tail, follow)

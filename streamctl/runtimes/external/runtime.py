@@ -15,7 +15,7 @@ from streamctl import provision
 from streamctl.artifacts.fetch import cached_file
 from streamctl.artifacts.lock import Role, read_lock
 from streamctl.config import Settings
-from streamctl.errors import PreflightError, StreamctlError, UsageError
+from streamctl.errors import PreflightError, UsageError
 from streamctl.job.placement import JobPlacement
 from streamctl.paths import LOCK_FILE
 from streamctl.runtimes.external.doctor import Finding, doctor, min_isr_for, replication_of
@@ -25,8 +25,8 @@ from streamctl.runtimes.local.base import LocalContext
 from streamctl.runtimes.local.flink import FlinkCluster, flink_home
 from streamctl.runtimes.local.java import find_java
 from streamctl.runtimes.local.runtime import LocalRuntime
-from streamctl.runtimes.local.supervisor import RunAs
 from streamctl.runtimes.model import NO_PROGRESS, Progress
+from streamctl.secrets import Secrets
 from streamctl.services import services_only, spec_ports, stack
 from streamctl.waits import http_json
 
@@ -64,7 +64,10 @@ class ClientOnly(FlinkCluster):
 
 
 class ExternalRuntime(LocalRuntime):
+    """Only streamctl's own processes run here, supervised as locally; the clusters are someone else's."""
+
     name = "external"
+    owns_clusters = False
 
     def __init__(self, settings: Settings):
         super().__init__(settings)
@@ -76,8 +79,8 @@ class ExternalRuntime(LocalRuntime):
         return doctor(self.settings, external_endpoints(self.settings))
 
     # -- up ------------------------------------------------------------------------------------------
-    def preflight(self, fetch: Callable[[], None] | None = None) -> RunAs | None:
-        find_java(self.settings.java_home)  # the job is planned and submitted from this machine
+    def preflight(self, fetch: Callable[[], None] | None, progress: Progress = NO_PROGRESS) -> list[str]:
+        java = find_java(self.settings.java_home)  # the job is planned and submitted from this machine
         flink_home()
         running = {s.name for s in self.services if self.supervisor.record(s.name)}
         preflight.check_ports(self.settings, [p for s in self.services if s.name not in running
@@ -88,26 +91,14 @@ class ExternalRuntime(LocalRuntime):
                 raise PreflightError(f"{finding.service}: {finding.detail}", hint=finding.hint)
         if fetch is not None:
             fetch()
-        return None  # nothing here runs PostgreSQL or Elasticsearch: no service account needed
+        self.stack_dir.mkdir(parents=True, exist_ok=True)
+        # Nothing here runs PostgreSQL or Elasticsearch: no service account; the passwords are the user's.
+        self._ctx = LocalContext(self.settings, java, Secrets.load_or_create(self.stack_dir), None)
+        return []
 
-    def _run_task(self, ctx: LocalContext, name: str, progress: Progress) -> str:
-        s, endpoints = self.settings, ctx.endpoints
-        if name == "topics":
-            replication = replication_of(s)
-            isr = s.kafka.min_insync_replicas or min_isr_for(replication)
-            created = provision.create_topics(
-                endpoints.kafka, provision.topic_layout(s.kafka.topic, s.kafka.aggregates_topic, isr),
-                s.kafka.partitions, replication)
-            return f"created {', '.join(created)} (x{replication})" if created else "present"
-        if name == "schema":
-            provision.apply_schema_in(endpoints.postgres)
-            return f"{endpoints.postgres.database}.sales_summary ready"
-        if name == "index-template":
-            provision.install_index_template(endpoints.elasticsearch, s.elasticsearch.index)
-            return f"{s.elasticsearch.index} ready"
-        if name == "flink-job":
-            return self._ensure_job(ctx, progress)
-        raise StreamctlError(f"unknown task {name}")
+    def topic_replication(self) -> tuple[int, int]:
+        replication = replication_of(self.settings)
+        return replication, self.settings.kafka.min_insync_replicas or min_isr_for(replication)
 
     # -- the Flink job -------------------------------------------------------------------------------
     def job_config(self, ctx: LocalContext) -> provision.JobConfig:
@@ -122,8 +113,8 @@ class ExternalRuntime(LocalRuntime):
                      if a.extension == "jar" and not _on_classpath(a.artifact, present))
         return dataclasses.replace(config, pipeline_jars=jars)
 
-    def job_placement(self, ctx: LocalContext | None = None) -> JobPlacement:
-        ctx = ctx or self.context()
+    def job_placement(self) -> JobPlacement:
+        ctx = self.context()
         client = ClientOnly(ctx)
         client.prepare()
         return JobPlacement(ctx.endpoints.flink_url, self.job_config(ctx), client, self.stack_dir / "flink",
@@ -131,21 +122,21 @@ class ExternalRuntime(LocalRuntime):
                             log_file=self.supervisor.log_file("flink-job"),
                             failure_hint="see `streamctl logs flink-job` and the session cluster's own logs")
 
-    def _job_cluster_runs(self) -> bool:
+    def job_cluster_runs(self) -> bool:
         return True  # someone else's cluster: `down` and `status` always ask it
 
-    def _kafka_runs(self) -> bool:
+    def kafka_runs(self) -> bool:
         return True
 
     # -- down ----------------------------------------------------------------------------------------
-    def down(self, purge: bool = False, progress: Progress = NO_PROGRESS) -> list[tuple[str, str]]:
+    def before_down(self, purge: bool) -> None:
         if purge:
             raise UsageError("--purge deletes a stack's data, and the external runtime never deletes data in"
                              " clusters streamctl did not create",
                              hint="run `streamctl down` without --purge; drop the topics, table and index yourself")
-        return super().down(progress=progress)  # the job with a savepoint, then only what streamctl started
+        super().before_down(purge)  # the job with a savepoint, then only what streamctl started
 
-    def endpoints(self, ctx: LocalContext) -> dict[str, str]:
-        e = ctx.endpoints
+    def addresses(self) -> dict[str, str]:
+        e = self.endpoints()
         return {"Flink UI": e.flink_url, "producer API": e.producer_url, "Elasticsearch": e.elasticsearch.url,
                 "PostgreSQL": e.postgres.dsn(with_password=False), "Kafka": e.kafka.describe()}

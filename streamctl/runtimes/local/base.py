@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import shutil
 import signal
@@ -43,9 +44,9 @@ class LocalContext:
     def host(self) -> str:
         return self.settings.bind_address
 
-    @property
+    @functools.cached_property
     def endpoints(self) -> Endpoints:
-        """The stack's services as this machine's clients reach them."""
+        """The stack's services as this machine's clients reach them (secrets read once)."""
         return Endpoints.of(self.settings, self.secrets)
 
     @property

@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-import concurrent.futures
 import contextlib
-import dataclasses
 import fcntl
-import itertools
 import os
 import shutil
 import sys
@@ -14,15 +11,13 @@ import time
 from pathlib import Path
 from typing import Callable, Iterator
 
-from streamctl import provision
+from streamctl import lifecycle, provision
 from streamctl.artifacts.fetch import Fetcher
 from streamctl.artifacts.lock import read_lock
 from streamctl.config import Settings, settings_yaml
-from streamctl.errors import PreflightError, ServiceUnavailable, StartupError, StreamctlError
-from streamctl.job import operations
+from streamctl.endpoints import Endpoints
+from streamctl.errors import PreflightError, ServiceUnavailable, StartupError
 from streamctl.job.placement import JobPlacement
-from streamctl.kafka_info import lag_report
-from streamctl.parallel import run_graph
 from streamctl.paths import LOCK_FILE
 from streamctl.runtimes.local import preflight, watchdog
 from streamctl.runtimes.local.base import LocalContext, LocalService
@@ -33,9 +28,9 @@ from streamctl.runtimes.local.kafka import Kafka
 from streamctl.runtimes.local.postgres import Postgres, find_postgres_bin
 from streamctl.runtimes.local.python_apps import Indexer, Producer
 from streamctl.runtimes.local.supervisor import RunAs, Supervisor, group_pids, rss_bytes
-from streamctl.runtimes.model import NO_PROGRESS, Progress, ServiceStatus, StackStatus, UpResult
+from streamctl.runtimes.model import NO_PROGRESS, Progress, ServiceStatus
 from streamctl.secrets import Secrets
-from streamctl.services import TASK, ServiceSpec, services_only, spec_ports, stack, stop_order
+from streamctl.services import ServiceSpec, services_only, spec_ports, stack
 
 SERVICE_CLASSES: dict[str, type[LocalService]] = {
     cls.name: cls for cls in (Postgres, Kafka, Elasticsearch, FlinkJobManager, FlinkTaskManager, Producer, Indexer)
@@ -62,7 +57,10 @@ def stack_lock(stack_dir: Path, wait: bool):
 
 
 class LocalRuntime:
+    """The stack as processes of this machine, supervised, with a watchdog as restart policy."""
+
     name = "local"
+    owns_clusters = True
 
     def __init__(self, settings: Settings):
         self.settings = settings
@@ -70,22 +68,32 @@ class LocalRuntime:
         self.supervisor = Supervisor(self.stack_dir / "run", self.stack_dir / "logs")
         self.specs = stack(settings)  # kafka-1..N, flink-taskmanager-1..N when the settings ask for several
         self.services = services_only(self.specs)
+        self._ctx: LocalContext | None = None
 
     # -- context -----------------------------------------------------------------------------------
     def _run_as(self) -> RunAs | None:
         return preflight.service_account(self.settings.service_user) if os.geteuid() == 0 else None
 
-    def context(self, secrets: Secrets | None = None, run_as: RunAs | None = None) -> LocalContext:
-        java = find_java(self.settings.java_home)
-        secrets = secrets or Secrets.load(self.stack_dir) or Secrets(postgres_password="")
-        return LocalContext(self.settings, java, secrets, run_as)
+    def context(self) -> LocalContext:
+        """What the services share: Java, the secrets, the service account (set by preflight on `up`)."""
+        if self._ctx is None:
+            java = find_java(self.settings.java_home)
+            self._ctx = LocalContext(self.settings, java, Secrets.load(self.stack_dir) or Secrets(postgres_password=""),
+                                     None)
+        return self._ctx
 
-    def service(self, ctx: LocalContext, name: str) -> LocalService:
+    def service(self, name: str) -> LocalService:
         spec = next(s for s in self.specs if s.name == name)
-        return SERVICE_CLASSES[spec.runs_as](ctx, spec)
+        return SERVICE_CLASSES[spec.runs_as](self.context(), spec)
+
+    def endpoints(self) -> Endpoints:
+        return self.context().endpoints
 
     # -- up ------------------------------------------------------------------------------------------
-    def preflight(self, fetch: Callable[[], None] | None = None) -> RunAs | None:
+    def exclusive(self):
+        return stack_lock(self.stack_dir, wait=True)
+
+    def preflight(self, fetch: Callable[[], None] | None, progress: Progress = NO_PROGRESS) -> list[str]:
         kafka = self.settings.kafka
         if kafka.replication() > kafka.brokers:
             raise PreflightError(f"kafka.replication_factor {kafka.replication()} needs as many brokers;"
@@ -96,7 +104,7 @@ class LocalRuntime:
             raise PreflightError(f"this stack's Kafka was made with {made_as.read_text().strip()}; the settings now"
                                  f" say {kafka_layout(self.settings)}",
                                  hint="set them back, or `streamctl down --purge` to start over with the new layout")
-        find_java(self.settings.java_home)
+        java = find_java(self.settings.java_home)
         find_postgres_bin(self.settings.postgres.bin_dir)
         flink_home()
         running = {s.name for s in self.services if self.supervisor.record(s.name)}
@@ -107,17 +115,23 @@ class LocalRuntime:
         preflight.check_disk(self.stack_dir)
         if fetch is not None:
             fetch()
-        return self._run_as()
+        run_as = self._run_as()
+        self.stack_dir.mkdir(parents=True, exist_ok=True)
+        made_as.write_text(kafka_layout(self.settings))
+        notes = []
+        if run_as is not None:
+            self.stack_dir.chmod(0o755)  # the service account must reach its own directories
+            notes.append(f"running as root: PostgreSQL and Elasticsearch run as the unprivileged account {run_as.name!r}")
+        self._ctx = LocalContext(self.settings, java, Secrets.load_or_create(self.stack_dir), run_as)
+        return notes
 
-    def up(self, progress: Progress = NO_PROGRESS, fetch: Callable[[], None] | None = None,
-           restart: bool = False) -> UpResult:
-        """Start what is not running. `restart`: the watchdog's call, which does not wait for another
-        `up` (StackBusy) and does not start a second watchdog."""
-        with stack_lock(self.stack_dir, wait=not restart):
-            result = self._up(progress, fetch)
-            if not restart:
-                self._ensure_watchdog()
-            return result
+    def after_up(self) -> None:
+        self._ensure_watchdog()
+
+    def restart_crashed(self) -> None:
+        """The watchdog's `up`: it does not wait for another `up` (StackBusy) and starts no second watchdog."""
+        with stack_lock(self.stack_dir, wait=False):
+            lifecycle.start(self)
 
     def crashed(self) -> list[str]:
         """Services that are down without having been stopped on purpose."""
@@ -132,42 +146,9 @@ class LocalRuntime:
         self.supervisor.start(watchdog.NAME, [sys.executable, "-m", "streamctl.runtimes.local.watchdog",
                                               "--settings", str(snapshot)], dict(os.environ), self.stack_dir)
 
-    def _up(self, progress: Progress, fetch: Callable[[], None] | None) -> UpResult:
-        started_at = time.monotonic()
-        run_as = self.preflight(fetch)
-        self.stack_dir.mkdir(parents=True, exist_ok=True)
-        (self.stack_dir / KAFKA_LAYOUT).write_text(kafka_layout(self.settings))
-        if run_as is not None:
-            self.stack_dir.chmod(0o755)  # the service account must reach its own directories
-        ctx = self.context(Secrets.load_or_create(self.stack_dir), run_as)
-        result = UpResult(seconds=0)
-        if run_as is not None:
-            result.notes.append(f"running as root: PostgreSQL and Elasticsearch run as the unprivileged "
-                                f"account {run_as.name!r}")
-
-        def step(spec: ServiceSpec) -> None:
-            if spec.kind == TASK:
-                progress.update(spec.name, "running")
-                detail = self._run_task(ctx, spec.name, progress)
-                progress.update(spec.name, "ready", detail)
-                return
-            already = self._start_service(ctx, spec.name, progress)
-            (result.already_running if already else result.started).append(spec.name)
-
-        outcome = run_graph(self.specs, step, lambda spec, root: progress.update(spec.name, "skipped",
-                                                                            f"{root} failed"))
-        if not outcome.ok:
-            name, error = next(iter(outcome.failed.items()))
-            if isinstance(error, StreamctlError):
-                raise error
-            raise StartupError(f"{name} failed: {type(error).__name__}: {error}",
-                               hint=f"see `streamctl logs {name}`")
-        result.seconds = time.monotonic() - started_at
-        result.endpoints = self.endpoints(ctx)
-        return result
-
-    def _start_service(self, ctx: LocalContext, name: str, progress: Progress) -> bool:
-        service = self.service(ctx, name)
+    def start(self, spec: ServiceSpec, progress: Progress = NO_PROGRESS) -> bool:
+        name = spec.name
+        service = self.service(name)
         record = self.supervisor.record(name)
         already = record is not None
         if not already:
@@ -196,29 +177,15 @@ class LocalRuntime:
         raise StartupError(f"{name} was not ready after {service.start_timeout_s:.0f} s ({detail})",
                            details=self.supervisor.tail(name, 15), hint=f"see `streamctl logs {name}`")
 
-    def _run_task(self, ctx: LocalContext, name: str, progress: Progress) -> str:
-        s = self.settings
-        if name == "topics":
-            created = provision.create_topics(
-                ctx.kafka, provision.topic_layout(s.kafka.topic, s.kafka.aggregates_topic, s.kafka.min_isr()),
-                s.kafka.partitions, s.kafka.replication())
-            return f"created {', '.join(created)}" if created else "present"
-        if name == "schema":
-            provision.apply_schema(Postgres(ctx).dsn(), s.postgres.database)
-            return f"{s.postgres.database}.sales_summary ready"
-        if name == "index-template":
-            provision.install_index_template(ctx.endpoints.elasticsearch, s.elasticsearch.index)
-            return f"{s.elasticsearch.index} ready"
-        if name == "flink-job":
-            return self._ensure_job(ctx, progress)
-        raise StreamctlError(f"unknown task {name}")
+    def topic_replication(self) -> tuple[int, int]:
+        return self.settings.kafka.replication(), self.settings.kafka.min_isr()
 
     # -- the Flink job ---------------------------------------------------------------------------------
     def job_config(self, ctx: LocalContext) -> provision.JobConfig:
         return provision.JobConfig.of(self.settings, ctx.kafka, ctx.endpoints.postgres)
 
-    def job_placement(self, ctx: LocalContext | None = None) -> JobPlacement:
-        ctx = ctx or self.context()
+    def job_placement(self) -> JobPlacement:
+        ctx = self.context()
         cluster = FlinkCluster(ctx)
         taskmanager = next(s.name for s in self.services if s.runs_as == "flink-taskmanager")
         return JobPlacement(cluster.rest_url, self.job_config(ctx), cluster, cluster.dir,
@@ -227,87 +194,46 @@ class LocalRuntime:
                             failure_details=lambda: self.supervisor.tail(taskmanager, 15),
                             failure_hint=f"see `streamctl logs {taskmanager}`")
 
-    def _ensure_job(self, ctx: LocalContext, progress: Progress) -> str:
-        return operations.ensure_running(self.job_placement(ctx), progress)[1]
-
-    # -- down ----------------------------------------------------------------------------------------
-    def down(self, purge: bool = False, progress: Progress = NO_PROGRESS) -> list[tuple[str, str]]:
-        results: list[tuple[str, str]] = []
-        self.supervisor.stop(watchdog.NAME, timeout_s=15)  # first: it would restart what down stops
-        if self._job_cluster_runs():
-            results.append(("flink-job", self._savepoint_job(progress)))
-
-        def stop(spec: ServiceSpec) -> tuple[str, str]:
-            cls = SERVICE_CLASSES[spec.runs_as]
-            progress.update(spec.name, "stopping")
-            outcome = self.supervisor.stop(spec.name, cls.stop_signal, cls.stop_timeout_s)
-            progress.update(spec.name, "stopped", outcome)
-            return spec.name, outcome
-
-        # Instances of one role stop together: the last KRaft node alone would wait for a quorum.
-        for _, group in itertools.groupby([s for s in stop_order(self.specs) if s.kind != TASK],
-                                          key=lambda spec: spec.runs_as):
-            with concurrent.futures.ThreadPoolExecutor() as pool:
-                results.extend(pool.map(stop, list(group)))
-        if purge and self.stack_dir.exists():
-            shutil.rmtree(self.stack_dir)
-            results.append(("data", f"deleted {self.stack_dir}"))
-        return results
-
-    def _savepoint_job(self, progress: Progress) -> str:
-        return operations.stop_for_down(self.job_placement, self.settings.flink.savepoints_kept, progress)
-
-    def _job_cluster_runs(self) -> bool:
+    def job_cluster_runs(self) -> bool:
         return self.supervisor.record("flink-jobmanager") is not None
 
-    def _kafka_runs(self) -> bool:
+    def kafka_runs(self) -> bool:
         return any(self.supervisor.record(s.name) for s in self.services if s.runs_as == "kafka")
 
+    # -- down ----------------------------------------------------------------------------------------
+    def before_down(self, purge: bool) -> None:
+        self.supervisor.stop(watchdog.NAME, timeout_s=15)  # first: it would restart what down stops
+
+    def stop(self, spec: ServiceSpec, progress: Progress = NO_PROGRESS) -> str:
+        cls = SERVICE_CLASSES[spec.runs_as]
+        return self.supervisor.stop(spec.name, cls.stop_signal, cls.stop_timeout_s)
+
+    def release(self, purge: bool, progress: Progress = NO_PROGRESS) -> list[tuple[str, str]]:
+        if purge and self.stack_dir.exists():
+            shutil.rmtree(self.stack_dir)
+            return [("data", f"deleted {self.stack_dir}")]
+        return []
+
     # -- status ----------------------------------------------------------------------------------------
-    def status(self) -> StackStatus:
-        ctx = self.context()
-        services = []
-        restarts = watchdog.read_restarts(self.supervisor.run_dir)
-        for spec in self.services:
-            service = self.service(ctx, spec.name)
-            record = self.supervisor.record(spec.name)
-            if record is None:
-                services.append(ServiceStatus(spec.name, "stopped", False, "not running", endpoint=service.endpoint(),
-                                              restarts=restarts.get(spec.name, 0)))
-                continue
-            try:
-                ok, detail = service.ready()
-            except Exception as exc:  # a status query must not crash on one odd service
-                ok, detail = False, f"{type(exc).__name__}: {exc}"
-            services.append(ServiceStatus(spec.name, "running", ok, detail, record.pid,
-                                          time.time() - record.started_at,
-                                          sum(rss_bytes(p) for p in group_pids(record.pid) or [record.pid]),
-                                          service.endpoint(), restarts.get(spec.name, 0)))
-        job_state = self._job_state(ctx) if self._job_cluster_runs() else "STOPPED"
-        return StackStatus(self.name, services, job_state, self._lags(ctx) if self._kafka_runs() else [])
-
-    def _job_state(self, ctx: LocalContext) -> str:
+    def inspect(self, spec: ServiceSpec) -> ServiceStatus:
+        service = self.service(spec.name)
+        restarts = watchdog.read_restarts(self.supervisor.run_dir).get(spec.name, 0)
+        record = self.supervisor.record(spec.name)
+        if record is None:
+            return ServiceStatus(spec.name, "stopped", False, "not running", endpoint=service.endpoint(),
+                                 restarts=restarts)
         try:
-            job = provision.find_job(ctx.endpoints.flink_url, provision.StackNames.of(self.settings).job_name)
-        except (OSError, ValueError):
-            return "UNREACHABLE"
-        return job.state if job else "NOT SUBMITTED"
+            ok, detail = service.ready()
+        except Exception as exc:  # a status query must not crash on one odd service
+            ok, detail = False, f"{type(exc).__name__}: {exc}"
+        return ServiceStatus(spec.name, "running", ok, detail, record.pid, time.time() - record.started_at,
+                             sum(rss_bytes(p) for p in group_pids(record.pid) or [record.pid]),
+                             service.endpoint(), restarts)
 
-    def _lags(self, ctx: LocalContext) -> list[dict]:
-        try:
-            return [dataclasses.asdict(lag) for lag in lag_report(
-                ctx.kafka, provision.StackNames.of(self.settings).lag_groups(self.settings))]
-        except Exception as exc:  # status reports; it does not fail on a broker that is not answering
-            return [{"error": f"{type(exc).__name__}: {exc}"}]
-
-    def endpoints(self, ctx: LocalContext) -> dict[str, str]:
-        return {
-            "Flink UI": FlinkCluster(ctx).rest_url,
-            "producer API": Producer(ctx).url,
-            "Elasticsearch": Elasticsearch(ctx).url,
-            "PostgreSQL": Postgres(ctx).endpoint(),
-            "Kafka": ctx.kafka.describe(),
-        }
+    def addresses(self) -> dict[str, str]:
+        e = self.endpoints()
+        return {"Flink UI": e.flink_url, "producer API": e.producer_url, "Elasticsearch": e.elasticsearch.url,
+                "PostgreSQL": f"{e.postgres.host}:{e.postgres.port}", "Kafka": e.kafka.describe()}
 
     def log_path(self, name: str) -> Path:
         return self.supervisor.log_file(name)

@@ -88,9 +88,11 @@ def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
     from streamctl.config import load_settings
+    from streamctl.runtimes.local.runtime import LocalRuntime
     from streamctl.runtimes.select import stack_runtime
 
-    runtime = stack_runtime(load_settings(config_file=Path(args.settings), env={}))  # local or external
+    runtime = stack_runtime(load_settings(config_file=Path(args.settings), env={}))
+    assert isinstance(runtime, LocalRuntime), "only the local and external runtimes have a watchdog"
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
@@ -98,7 +100,7 @@ def main() -> None:
     def pids() -> dict[str, int | None]:
         return {s.name: (r.pid if (r := runtime.supervisor.record(s.name)) else None) for s in runtime.services}
 
-    watch(runtime.crashed, lambda: runtime.up(restart=True), runtime.supervisor.run_dir, stop, pids=pids)
+    watch(runtime.crashed, runtime.restart_crashed, runtime.supervisor.run_dir, stop, pids=pids)
     log.info("stopped")
 
 

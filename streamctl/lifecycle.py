@@ -1,0 +1,198 @@
+"""One sequence for every runtime: `up`, `down` and `status` over the stack model.
+
+A runtime only checks its own preconditions, starts, stops and inspects its services, and says
+where they answer (`Runtime` below). Everything else happens here, once: the order (dependencies
+first, independent steps in parallel), the provisioning steps, the job's restore policy, the
+savepoint before anything stops, the job state and consumer lag that `status` reports.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import dataclasses
+import itertools
+import time
+from typing import Callable, ContextManager, Iterator, Protocol
+
+from streamctl import kibana, provision
+from streamctl.config import Settings
+from streamctl.endpoints import Endpoints
+from streamctl.errors import StartupError, StreamctlError
+from streamctl.job import operations
+from streamctl.job.placement import JobPlacement
+from streamctl.kafka_info import lag_report
+from streamctl.parallel import run_graph
+from streamctl.runtimes.model import NO_PROGRESS, Progress, ServiceStatus, StackStatus, UpResult
+from streamctl.services import TASK, ServiceSpec, services_only, stop_order
+
+
+class Runtime(Protocol):
+    """What a runtime does; `lifecycle` does the rest."""
+
+    name: str
+    settings: Settings
+    specs: tuple[ServiceSpec, ...]  # the stack as this runtime runs it (services.stack)
+    owns_clusters: bool  # it created Kafka, PostgreSQL...: it may create the database, and purge
+
+    def exclusive(self) -> ContextManager[None]:
+        """Held for the whole of `up`: one `up` per stack at a time."""
+        ...
+
+    def preflight(self, fetch: Callable[[], None] | None, progress: Progress) -> list[str]:
+        """Refuse, before anything starts, what cannot work; then fetch; then prepare what every
+        service needs (directories, secrets, images). Returns notes for the user."""
+        ...
+
+    def start(self, spec: ServiceSpec, progress: Progress) -> bool:
+        """Start one service unless it runs, and wait until it is ready. True: it was already running."""
+        ...
+
+    def after_up(self) -> None: ...
+
+    def before_down(self, purge: bool) -> None:
+        """Refuse a `down` that cannot be (`--purge` of clusters streamctl did not create); stop
+        whatever would restart the services meanwhile."""
+        ...
+
+    def stop(self, spec: ServiceSpec, progress: Progress) -> str: ...
+
+    def release(self, purge: bool, progress: Progress) -> list[tuple[str, str]]:
+        """After every service stopped: what is left (a network), and the data with `purge`."""
+        ...
+
+    def inspect(self, spec: ServiceSpec) -> ServiceStatus: ...
+
+    def endpoints(self) -> Endpoints:
+        """The services as this machine's clients reach them."""
+        ...
+
+    def addresses(self) -> dict[str, str]:
+        """What `up` prints: a name and an address per thing a user opens."""
+        ...
+
+    def topic_replication(self) -> tuple[int, int]:
+        """(replication factor, min.insync.replicas) for the topics streamctl creates."""
+        ...
+
+    def job_placement(self) -> JobPlacement: ...
+
+    def job_cluster_runs(self) -> bool: ...
+
+    def kafka_runs(self) -> bool: ...
+
+    def log_names(self) -> list[str]: ...
+
+    def log_lines(self, name: str, tail: int, follow: bool) -> Iterator[str]: ...
+
+
+# -- up ---------------------------------------------------------------------------------------------
+
+def up(runtime: Runtime, progress: Progress = NO_PROGRESS, fetch: Callable[[], None] | None = None) -> UpResult:
+    """Start what is not running, provision, make sure the job runs, report the addresses."""
+    with runtime.exclusive():
+        result = start(runtime, progress, fetch)
+        runtime.after_up()
+    return result
+
+
+def start(runtime: Runtime, progress: Progress = NO_PROGRESS, fetch: Callable[[], None] | None = None) -> UpResult:
+    """`up` without the stack lock and the after-up hook: what a restart policy calls, holding the lock."""
+    started_at = time.monotonic()
+    result = UpResult(seconds=0, notes=runtime.preflight(fetch, progress))
+
+    def step(spec: ServiceSpec) -> None:
+        if spec.kind == TASK:
+            progress.update(spec.name, "running")
+            progress.update(spec.name, "ready", run_task(runtime, spec.name, progress))
+            return
+        already = runtime.start(spec, progress)
+        (result.already_running if already else result.started).append(spec.name)
+
+    outcome = run_graph(runtime.specs, step,
+                        lambda spec, root: progress.update(spec.name, "skipped", f"{root} failed"))
+    if not outcome.ok:
+        name, error = next(iter(outcome.failed.items()))
+        if not isinstance(error, StreamctlError):
+            error = StartupError(f"{name} failed: {type(error).__name__}: {error}", hint=f"see `streamctl logs {name}`")
+        if outcome.upstream_failed:
+            error.hint = (error.hint + "; " if error.hint else "") + \
+                f"not started because of it: {', '.join(sorted(outcome.upstream_failed))}"
+        raise error
+    result.seconds = time.monotonic() - started_at
+    result.endpoints = runtime.addresses()
+    return result
+
+
+def run_task(runtime: Runtime, name: str, progress: Progress = NO_PROGRESS) -> str:
+    """One provisioning step (idempotent), from this machine, the same on every runtime."""
+    s, endpoints = runtime.settings, runtime.endpoints()
+    if name == "topics":
+        replication, min_isr = runtime.topic_replication()
+        created = provision.create_topics(
+            endpoints.kafka, provision.topic_layout(s.kafka.topic, s.kafka.aggregates_topic, min_isr),
+            s.kafka.partitions, replication)
+        return (f"created {', '.join(created)}" + (f" (x{replication})" if replication > 1 else "")) if created \
+            else "present"
+    if name == "schema":
+        if runtime.owns_clusters:  # streamctl's own server: the database too
+            provision.apply_schema(dataclasses.replace(endpoints.postgres, database="postgres").dsn(),
+                                   endpoints.postgres.database)
+        else:
+            provision.apply_schema_in(endpoints.postgres)
+        return f"{endpoints.postgres.database}.sales_summary ready"
+    if name == "index-template":
+        provision.install_index_template(endpoints.elasticsearch, s.elasticsearch.index)
+        return f"{s.elasticsearch.index} ready"
+    if name == "kibana-objects":
+        return kibana.import_saved_objects(endpoints.kibana_url)
+    if name == "flink-job":
+        return operations.ensure_running(runtime.job_placement(), progress)[1]
+    raise StreamctlError(f"unknown provisioning step {name}")
+
+
+# -- down -------------------------------------------------------------------------------------------
+
+def down(runtime: Runtime, purge: bool = False, progress: Progress = NO_PROGRESS) -> list[tuple[str, str]]:
+    """The job stopped with a savepoint, then every service in reverse dependency order; the data
+    only with `purge`. Goes on whatever the savepoint's outcome."""
+    runtime.before_down(purge)
+    results: list[tuple[str, str]] = []
+    if runtime.job_cluster_runs():
+        results.append(("flink-job", operations.stop_for_down(runtime.job_placement,
+                                                              runtime.settings.flink.savepoints_kept, progress)))
+
+    def stop(spec: ServiceSpec) -> tuple[str, str]:
+        progress.update(spec.name, "stopping")
+        outcome = runtime.stop(spec, progress)
+        progress.update(spec.name, "stopped", outcome)
+        return spec.name, outcome
+
+    # Instances of one role stop together: the last KRaft node alone would wait for a quorum.
+    for _, group in itertools.groupby([s for s in stop_order(runtime.specs) if s.kind != TASK],
+                                      key=lambda spec: spec.runs_as):
+        with concurrent.futures.ThreadPoolExecutor() as pool:
+            results.extend(pool.map(stop, list(group)))
+    return results + runtime.release(purge, progress)
+
+
+# -- status -----------------------------------------------------------------------------------------
+
+def status(runtime: Runtime) -> StackStatus:
+    services = [runtime.inspect(spec) for spec in services_only(runtime.specs)]
+    names = provision.StackNames.of(runtime.settings)
+    job_state = "STOPPED"
+    if runtime.job_cluster_runs():
+        try:
+            job = provision.find_job(runtime.endpoints().flink_url, names.job_name)
+            job_state = job.state if job else "NOT SUBMITTED"
+        except (OSError, ValueError):
+            job_state = "UNREACHABLE"
+    lags: list[dict] = []
+    if runtime.kafka_runs():
+        try:
+            lags = [dataclasses.asdict(lag) for lag in lag_report(runtime.endpoints().kafka,
+                                                                  names.lag_groups(runtime.settings))]
+        except Exception as exc:  # status reports; it does not fail on a broker that is not answering
+            lags = [{"error": f"{type(exc).__name__}: {exc}"}]
+    return StackStatus(runtime.name, services, job_state, lags)
+
