@@ -10,6 +10,7 @@ from rich.table import Table
 
 from streamctl.bench.freshness import bench_freshness
 from streamctl.bench.ingest import bench_ingest
+from streamctl.bench.job_throughput import bench_job
 from streamctl.bench.suite import bench_memory, bench_startup, bench_validate, machine
 from streamctl.cli.app import app, stdout
 from streamctl.endpoints import Endpoints
@@ -79,4 +80,13 @@ def validate_speed(ctx: typer.Context, records: int = typer.Option(1_000_000, he
     """Write N transactions to a scratch topic and time validate's scan and recomputation of the windows."""
     settings = ctx.obj.settings()
     _write(settings, "validate", bench_validate(settings, records))
+    return ExitCode.OK
+
+
+@bench_app.command("job")
+def job_throughput(ctx: typer.Context, records: int = typer.Option(1_000_000, help="Transactions to replay.")) -> int:
+    """Stop the job, write N transactions, replay from their window; time until both sinks hold them all."""
+    settings = ctx.obj.settings()
+    stdout.print(f"stopping the job, writing {records:,} transactions, replaying from their window", highlight=False)
+    _write(settings, "job", bench_job(stack_runtime(settings), records))
     return ExitCode.OK

@@ -35,6 +35,11 @@ def _placement(ctx: typer.Context) -> tuple[Settings, JobPlacement]:
     return settings, stack_runtime(settings).job_placement()
 
 
+def _endpoints(settings: Settings) -> Endpoints:
+    """The stack's services as this machine reaches them (the placement holds the job's own view)."""
+    return stack_runtime(settings).endpoints()
+
+
 def _done(as_json: bool, started: float, **fields) -> int:
     seconds = round(time.monotonic() - started, 1)
     if as_json:
@@ -53,7 +58,7 @@ def status(ctx: typer.Context, as_json: bool = JSON) -> int:
     records per second per operator, and the watermark's delay behind the clock. Exit 8 unless RUNNING."""
     settings, placement = _placement(ctx)
     names = StackNames.of(settings)
-    report = job_report(placement, Endpoints.of(settings).kafka, settings.kafka.topic, names.job_group)
+    report = job_report(placement, _endpoints(settings).kafka, settings.kafka.topic, names.job_group)
     if as_json:
         stdout.print_json(json.dumps(dataclasses.asdict(report)))
     else:
@@ -156,7 +161,7 @@ def upgrade(ctx: typer.Context,
 
 
 def _eraser(settings: Settings) -> Callable[[int | None], str]:
-    endpoints = Endpoints.of(settings)
+    endpoints = _endpoints(settings)
 
     def erase(from_ms: int | None) -> str:
         wait_until_indexed(endpoints.kafka, StackNames.of(settings).indexer_group, settings.kafka.aggregates_topic)
@@ -165,7 +170,7 @@ def _eraser(settings: Settings) -> Callable[[int | None], str]:
 
 
 def _retention(settings: Settings) -> Callable[[], int | None]:
-    return lambda: retained_from_ms(Endpoints.of(settings).kafka, settings.kafka.topic)
+    return lambda: retained_from_ms(_endpoints(settings).kafka, settings.kafka.topic)
 
 
 def parse_time(text: str) -> int:

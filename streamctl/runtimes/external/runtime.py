@@ -27,7 +27,7 @@ from streamctl.runtimes.local.java import find_java
 from streamctl.runtimes.local.runtime import LocalRuntime
 from streamctl.runtimes.model import NO_PROGRESS, Progress
 from streamctl.secrets import Secrets
-from streamctl.services import services_only, spec_ports, stack
+from streamctl.services import services_only, stack
 from streamctl.waits import http_json
 
 # What the local client must not hand to someone else's cluster: its own addresses, memory and state
@@ -82,9 +82,7 @@ class ExternalRuntime(LocalRuntime):
     def preflight(self, fetch: Callable[[], None] | None, progress: Progress = NO_PROGRESS) -> list[str]:
         java = find_java(self.settings.java_home)  # the job is planned and submitted from this machine
         flink_home()
-        running = {s.name for s in self.services if self.supervisor.record(s.name)}
-        preflight.check_ports(self.settings, [p for s in self.services if s.name not in running
-                                              for p in spec_ports(self.settings, s)])
+        self.check_free_ports()
         preflight.check_disk(self.stack_dir)
         for finding in self.check():
             if not finding.ok:

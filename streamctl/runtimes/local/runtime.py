@@ -107,10 +107,7 @@ class LocalRuntime:
         java = find_java(self.settings.java_home)
         find_postgres_bin(self.settings.postgres.bin_dir)
         flink_home()
-        running = {s.name for s in self.services if self.supervisor.record(s.name)}
-        ports = [p for s in self.services if s.name not in running for p in spec_ports(self.settings, s)]
-        preflight.check_ports(self.settings, ports)
-        if not running:
+        if not self.check_free_ports():
             preflight.check_memory(self.settings)
         preflight.check_disk(self.stack_dir)
         if fetch is not None:
@@ -124,6 +121,13 @@ class LocalRuntime:
             notes.append(f"running as root: PostgreSQL and Elasticsearch run as the unprivileged account {run_as.name!r}")
         self._ctx = LocalContext(self.settings, java, Secrets.load_or_create(self.stack_dir), run_as)
         return notes
+
+    def check_free_ports(self) -> set[str]:
+        """Every port of a service that is not running must be free. Returns the running ones."""
+        running = {s.name for s in self.services if self.supervisor.record(s.name)}
+        preflight.check_ports(self.settings, [p for s in self.services if s.name not in running
+                                              for p in spec_ports(self.settings, s)])
+        return running
 
     def after_up(self) -> None:
         self._ensure_watchdog()

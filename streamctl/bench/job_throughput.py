@@ -1,0 +1,90 @@
+"""How fast the Flink job works through records already in the topic: stop the job, write N
+transactions, replay from the window they start in, and time until both sinks hold every one of them.
+Runs on the stack's own topic and job (the replay leaves the job running as the stack's job)."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from datetime import datetime, timezone
+
+from streamctl import provision
+from streamctl.bench.suite import BRANDS, CATEGORIES, PAYMENTS
+from streamctl.job import operations
+from streamctl.job.sinks import erase_windows, wait_until_indexed
+from streamctl.kafka_info import retained_from_ms
+
+
+def _transactions(count: int, run: str):
+    """Valid, distinct transactions stamped with the time they are written (so the job takes their
+    own time as event time: within the tolerance of the topic's append time)."""
+    for i in range(count):
+        now = time.time()
+        date = datetime.fromtimestamp(now, timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+        cents, quantity = 1000 + (i * 37) % 49000, 1 + i % 5
+        yield (f'{{"transaction_id":"{run}-{i}","product_id":{1000 + i % 9000},"product_name":"Item",'
+               f'"product_category":"{CATEGORIES[i % 5]}","product_price":{cents / 100},"product_quantity":{quantity},'
+               f'"product_brand":"{BRANDS[(i // 5) % 5]}","total_amount":{cents * quantity / 100},"currency":"BRL",'
+               f'"customer_id":{1 + i % 10000},"transaction_date":"{date}","payment_method":"{PAYMENTS[(i // 25) % 4]}"}}'
+               ).encode()
+
+
+def _counted(runtime, from_ms: int) -> tuple[int, int]:
+    """Transactions in the windows from `from_ms`: in PostgreSQL, in Elasticsearch."""
+    endpoints = runtime.endpoints()
+    since = datetime.fromtimestamp(from_ms / 1000, timezone.utc)
+    with endpoints.postgres.connect() as conn, conn.cursor() as cur:
+        cur.execute("SELECT COALESCE(SUM(transaction_count), 0) FROM sales_summary WHERE window_start >= %s", (since,))
+        in_postgres = int(cur.fetchone()[0])
+    index = runtime.settings.elasticsearch.index
+    status, body = endpoints.elasticsearch.request(
+        f"/{index}/_search", 10, "POST", {"size": 0, "query": {"range": {"window_start": {"gte": since.isoformat()}}},
+                                          "aggs": {"n": {"sum": {"field": "transaction_count"}}}})
+    in_elasticsearch = int((body.get("aggregations") or {}).get("n", {}).get("value") or 0) if status == 200 else 0
+    return in_postgres, in_elasticsearch
+
+
+def bench_job(runtime, records: int = 1_000_000, timeout_s: float = 1800) -> dict:
+    from confluent_kafka import Producer
+
+    settings = runtime.settings
+    keep = settings.flink.savepoints_kept
+    endpoints = runtime.endpoints()
+    placement = runtime.job_placement()
+    operations.stop(placement, keep)  # the records wait in the topic, as after an outage
+    window_ms = settings.flink.window_seconds * 1000
+    from_ms = int(time.time() * 1000) // window_ms * window_ms
+    producer = Producer({**endpoints.kafka.librdkafka(), "acks": "all", "linger.ms": 50, "compression.type": "lz4",
+                         "queue.buffering.max.messages": 1_000_000, "batch.num.messages": 10_000})
+    started = time.monotonic()
+    for value in _transactions(records, f"bench-{uuid.uuid4().hex[:8]}"):
+        while True:
+            try:
+                producer.produce(settings.kafka.topic, value=value)
+                break
+            except BufferError:
+                producer.poll(0.05)
+    producer.flush(300)
+    write_s = time.monotonic() - started
+
+    def erase(emit_from: int | None) -> str:
+        wait_until_indexed(endpoints.kafka, provision.StackNames.of(settings).indexer_group,
+                           settings.kafka.aggregates_topic)
+        return erase_windows(endpoints, settings.elasticsearch.index, emit_from)
+
+    started = time.monotonic()
+    operations.replay(placement, keep, from_ms, erase, lambda: retained_from_ms(endpoints.kafka, settings.kafka.topic))
+    running_s = time.monotonic() - started
+    counted = (0, 0)
+    while time.monotonic() - started < timeout_s:
+        counted = _counted(runtime, from_ms)
+        if min(counted) >= records:
+            break
+        time.sleep(0.5)
+    exact_s = time.monotonic() - started
+    return {"records": records, "write_s": round(write_s, 1), "submit_to_running_s": round(running_s, 1),
+            "until_both_sinks_hold_all_s": round(exact_s, 1), "counted_postgres": counted[0],
+            "counted_elasticsearch": counted[1],
+            "records_per_s_after_running": round(records / max(exact_s - running_s, 0.001)),
+            "window_close_bound_s": settings.flink.window_seconds + settings.flink.watermark_delay_seconds,
+            "parallelism": placement.effective_config().parallelism, "goal_records_per_s": 50_000}
