@@ -49,6 +49,7 @@ bench: setup
 	$(BIN)/streamctl bench ingest
 	$(BIN)/streamctl bench freshness
 	$(BIN)/streamctl bench validate
+	$(BIN)/streamctl bench job
 	$(BIN)/streamctl bench startup
 
 # Maintainers: let Maven resolve every role's closure again and rewrite connectors.lock; let

@@ -57,3 +57,23 @@ def retained_from_ms(kafka: KafkaAccess, topic: str) -> int | None:
         return max(firsts) if firsts else None
     finally:
         consumer.close()
+
+
+def records_since(kafka: KafkaAccess, topic: str, since_ms: int) -> int:
+    """How many records the topic holds from `since_ms` (by timestamp) to its end: what a job
+    started at that time reads."""
+    from confluent_kafka import Consumer, TopicPartition
+
+    consumer = Consumer({**kafka.librdkafka(), "group.id": "streamctl-offsets-probe", "enable.auto.commit": False,
+                         "log_level": 0})
+    try:
+        metadata = consumer.list_topics(topic, timeout=10).topics.get(topic)
+        partitions = sorted(metadata.partitions) if metadata and metadata.partitions else []
+        starts = consumer.offsets_for_times([TopicPartition(topic, p, since_ms) for p in partitions], timeout=10)
+        total = 0
+        for start in starts:
+            high = consumer.get_watermark_offsets(TopicPartition(topic, start.partition), timeout=10)[1]
+            total += max(0, high - start.offset) if start.offset >= 0 else 0
+        return total
+    finally:
+        consumer.close()

@@ -271,6 +271,12 @@ def main() -> None:
     # memory, spilling to disk) with incremental checkpoints.
     conf.set("state.backend.type", "rocksdb")
     conf.set("state.backend.incremental", "true")
+    # RocksDB's default 64 MB write buffer means 8 MB arena blocks per column family: more than a slot's
+    # share of managed memory allows, so every few writes forced a flush (28,000 SST files in three
+    # minutes, measured) and the dedup operator ran at ~800 records/s. 4 MB buffers and bloom filters
+    # (most lookups are for a transaction id not seen yet) took a 200,000-record replay to ~7,000/s.
+    conf.set("state.backend.rocksdb.writebuffer.size", "4mb")
+    conf.set("state.backend.rocksdb.use-bloom-filter", "true")
     build(t_env, cfg)
 
 

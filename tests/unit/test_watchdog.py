@@ -73,6 +73,31 @@ def test_a_service_killed_after_the_check_but_restarted_with_the_others_is_count
     assert watchdog.read_restarts(tmp_path) == {"flink-taskmanager": 1, "indexer": 1}
 
 
+def test_services_an_attempt_brought_back_before_it_failed_are_counted(tmp_path, monkeypatch):
+    """The attempt starts the TaskManager and the indexer again, then fails on a later step (the job
+    still restarting); the next poll finds nothing down. Both restarts still count."""
+    running = {"flink-taskmanager": None, "indexer": None, "kafka": 7}
+    down = ["flink-taskmanager", "indexer"]
+
+    def restart() -> None:
+        running.update({"flink-taskmanager": 21, "indexer": 22})
+        down.clear()
+        raise RuntimeError("the job is still RESTARTING")
+
+    monkeypatch.setattr(watchdog, "BACKOFF_S", (0,))
+    stop = threading.Event()
+    polls = {"n": 0}
+
+    def crashed() -> list[str]:
+        polls["n"] += 1
+        if polls["n"] > 4:
+            stop.set()
+        return list(down)
+
+    watchdog.watch(crashed, restart, tmp_path, stop, poll_s=0, pids=lambda: dict(running))
+    assert watchdog.read_restarts(tmp_path) == {"flink-taskmanager": 1, "indexer": 1}
+
+
 def test_failed_restarts_are_retried_and_counted_once_they_work(tmp_path, monkeypatch):
     stack = FakeStack(failures=2)
     run(stack, tmp_path, 10, monkeypatch)

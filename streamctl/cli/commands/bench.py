@@ -11,7 +11,7 @@ from rich.table import Table
 from streamctl.bench.freshness import bench_freshness
 from streamctl.bench.ingest import bench_ingest
 from streamctl.bench.job_throughput import bench_job
-from streamctl.bench.suite import bench_memory, bench_startup, bench_validate, machine
+from streamctl.bench.suite import bench_idle, bench_startup, bench_validate, machine
 from streamctl.cli.app import app, stdout
 from streamctl.endpoints import Endpoints
 from streamctl.exit_codes import ExitCode
@@ -56,11 +56,11 @@ def ingest(ctx: typer.Context, seconds: int = typer.Option(20, help="Seconds per
 
 @bench_app.command("startup")
 def startup(ctx: typer.Context, runs: int = typer.Option(1, help="How many down/up cycles.")) -> int:
-    """`down` then `up` with artifacts cached, until the job is RUNNING; then idle RSS."""
+    """`down` then `up` with artifacts cached, until the job is RUNNING; then idle RSS and CPU over 60 s."""
     settings = ctx.obj.settings()
     runtime = stack_runtime(settings)
     result = bench_startup(runtime, runs)
-    result.update(bench_memory(runtime))
+    result.update(bench_idle(runtime))
     _write(settings, "startup", result)
     return ExitCode.OK
 

@@ -49,11 +49,16 @@ class StackBusy(Exception):
     """Another `up` holds the stack (the CLI, usually): try again at the next poll."""
 
 
+def _renewed(before: dict[str, int | None], after: dict[str, int | None]) -> list[str]:
+    return sorted(name for name, pid in after.items() if pid is not None and pid != before.get(name))
+
+
 def watch(crashed: Callable[[], list[str]], restart: Callable[[], Any], run_dir: Path, stop: threading.Event,
           poll_s: float = POLL_S, pids: Callable[[], dict[str, int | None]] = dict) -> None:
     """`pids`: each service's pid now. A service counts as restarted when its pid after the restart
     differs from the one just before: one killed after `crashed()` looked is counted too (it was not,
-    when two services were killed a moment apart)."""
+    when two services were killed a moment apart), and so is one an attempt brought back before a
+    later step of it failed (the job's submission while it was still restarting, say)."""
     failures, next_try = 0, 0.0
     while not stop.is_set():
         down = crashed()
@@ -64,20 +69,21 @@ def watch(crashed: Callable[[], list[str]], restart: Callable[[], Any], run_dir:
                 restart()
             except StackBusy:
                 log.info("another `up` is running; waiting for it")
+                stop.wait(poll_s)
+                continue  # that `up` brings them back: not the restart policy's doing
             except Exception as exc:  # keep watching: the next attempt may succeed (a port freed, disk cleaned)
                 delay = BACKOFF_S[min(failures, len(BACKOFF_S) - 1)]
                 failures += 1
                 next_try = time.monotonic() + delay
                 log.error("restart failed (%s: %s); next attempt in %d s", type(exc).__name__,
                           getattr(exc, "message", exc), delay)
+                back = _renewed(before, pids())  # it may have brought services back before a later step failed
             else:
                 failures = 0
-                after = pids()
-                renewed = [name for name, pid in after.items() if pid is not None and pid != before.get(name)]
-                back = sorted(set(renewed) | {name for name in down if name not in crashed()})
-                if back:
-                    count_restarts(run_dir, back)
-                    log.warning("restarted: %s", ", ".join(back))
+                back = sorted(set(_renewed(before, pids())) | {name for name in down if name not in crashed()})
+            if back:
+                count_restarts(run_dir, back)
+                log.warning("restarted: %s", ", ".join(back))
         stop.wait(poll_s)
 
 
