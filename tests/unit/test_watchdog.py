@@ -49,6 +49,21 @@ def test_a_crashed_service_is_restarted_and_counted(tmp_path, monkeypatch):
     assert stack.attempts == 1 and watchdog.read_restarts(tmp_path) == {"flink-taskmanager": 1}
 
 
+def watch_with_pids(down, restart, running: dict, tmp_path, monkeypatch, polls: int = 4) -> None:
+    """Four polls of the watchdog over services whose pids are `running` (None: not running)."""
+    monkeypatch.setattr(watchdog, "BACKOFF_S", (0,))
+    stop = threading.Event()
+    seen = {"n": 0}
+
+    def crashed() -> list[str]:
+        seen["n"] += 1
+        if seen["n"] > polls:
+            stop.set()
+        return down()
+
+    watchdog.watch(crashed, restart, tmp_path, stop, poll_s=0, pids=lambda: dict(running))
+
+
 def test_a_service_killed_after_the_check_but_restarted_with_the_others_is_counted(tmp_path, monkeypatch):
     """The indexer dies a moment after the TaskManager: the check saw only the TaskManager, but the
     restart (an `up`) brings both back with new pids, and both are counted."""
@@ -59,17 +74,7 @@ def test_a_service_killed_after_the_check_but_restarted_with_the_others_is_count
         stack.restart()
         running.update({"flink-taskmanager": 21, "indexer": 22})  # the indexer had died meanwhile
 
-    monkeypatch.setattr(watchdog, "BACKOFF_S", (0,))
-    stop = threading.Event()
-    polls = {"n": 0}
-
-    def crashed() -> list[str]:
-        polls["n"] += 1
-        if polls["n"] > 4:
-            stop.set()
-        return stack.crashed()
-
-    watchdog.watch(crashed, restart, tmp_path, stop, poll_s=0, pids=lambda: dict(running))
+    watch_with_pids(stack.crashed, restart, running, tmp_path, monkeypatch)
     assert watchdog.read_restarts(tmp_path) == {"flink-taskmanager": 1, "indexer": 1}
 
 
@@ -84,17 +89,7 @@ def test_services_an_attempt_brought_back_before_it_failed_are_counted(tmp_path,
         down.clear()
         raise RuntimeError("the job is still RESTARTING")
 
-    monkeypatch.setattr(watchdog, "BACKOFF_S", (0,))
-    stop = threading.Event()
-    polls = {"n": 0}
-
-    def crashed() -> list[str]:
-        polls["n"] += 1
-        if polls["n"] > 4:
-            stop.set()
-        return list(down)
-
-    watchdog.watch(crashed, restart, tmp_path, stop, poll_s=0, pids=lambda: dict(running))
+    watch_with_pids(lambda: list(down), restart, running, tmp_path, monkeypatch)
     assert watchdog.read_restarts(tmp_path) == {"flink-taskmanager": 1, "indexer": 1}
 
 
