@@ -58,18 +58,19 @@ def bench_idle(runtime, settle_s: int = 20, cpu_s: int = 60) -> dict:
     status = lifecycle.status(runtime)
     per_service = {s.name: round(s.rss_bytes / 2**20) for s in status.services}
     total = sum(s.rss_bytes for s in status.services)
-    roots = [s.pid for s in status.services if s.pid]
+    roots = {s.name: s.pid for s in status.services if s.pid}
     supervisor = getattr(runtime, "supervisor", None)
     watchdog = supervisor.record("watchdog") if supervisor is not None else None
     if watchdog is not None:
-        roots.append(watchdog.pid)
-    pids = sorted({p for root in roots for p in (group_pids(root) or [root])})
-    before = _cpu_ticks(pids)
+        roots["watchdog"] = watchdog.pid
+    groups = {name: group_pids(pid) or [pid] for name, pid in roots.items()}
+    before = {name: _cpu_ticks(pids) for name, pids in groups.items()}
     time.sleep(cpu_s)
-    used_s = (_cpu_ticks(pids) - before) / os.sysconf("SC_CLK_TCK")
+    tick = os.sysconf("SC_CLK_TCK")
+    percent = {name: round(100 * (_cpu_ticks(pids) - before[name]) / tick / cpu_s, 1) for name, pids in groups.items()}
     return {"idle_rss_mib": per_service, "total_gib": round(total / 2**30, 2), "goal_gib": 1.5,
-            "idle_cpu_percent_of_one_core": round(100 * used_s / cpu_s, 1), "cpu_window_s": cpu_s,
-            "goal_cpu_percent": 5}
+            "idle_cpu_percent_of_one_core": round(sum(percent.values()), 1), "idle_cpu_percent_by_service": percent,
+            "cpu_window_s": cpu_s, "goal_cpu_percent": 5}
 
 
 def _records(count: int, window_ms: int, start_ms: int):
