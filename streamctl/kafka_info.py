@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
+from typing import Any, Iterator
 
 from streamctl.kafka_access import KafkaAccess
 
@@ -37,17 +39,27 @@ def lag_report(kafka: KafkaAccess, groups: dict[str, str]) -> list[GroupLag]:
         admin.close()
 
 
+@contextlib.contextmanager
+def _probe(kafka: KafkaAccess, topic: str, group: str) -> Iterator[tuple[Any, list[int]]]:
+    """A short-lived librdkafka consumer that commits nothing, and the topic's partitions."""
+    from confluent_kafka import Consumer
+
+    consumer = Consumer({**kafka.librdkafka(), "group.id": group, "enable.auto.commit": False, "log_level": 0})
+    try:
+        metadata = consumer.list_topics(topic, timeout=10).topics.get(topic)
+        yield consumer, sorted(metadata.partitions) if metadata and metadata.partitions else []
+    finally:
+        consumer.close()
+
+
 def retained_from_ms(kafka: KafkaAccess, topic: str) -> int | None:
     """When retention has deleted the start of a partition: the newest of the partitions' first
     retained timestamps (before it, some partition's records are gone). None when nothing was deleted."""
-    from confluent_kafka import Consumer, TopicPartition
+    from confluent_kafka import TopicPartition
 
-    consumer = Consumer({**kafka.librdkafka(), "group.id": "streamctl-retention-probe", "enable.auto.commit": False,
-                         "log_level": 0})
-    try:
-        metadata = consumer.list_topics(topic, timeout=10).topics.get(topic)
+    with _probe(kafka, topic, "streamctl-retention-probe") as (consumer, partitions):
         firsts = []
-        for partition in sorted(metadata.partitions if metadata and metadata.partitions else []):
+        for partition in partitions:
             low, high = consumer.get_watermark_offsets(TopicPartition(topic, partition), timeout=10)
             if low > 0 and high > low:
                 consumer.assign([TopicPartition(topic, partition, low)])
@@ -55,25 +67,17 @@ def retained_from_ms(kafka: KafkaAccess, topic: str) -> int | None:
                 if record is not None and record.error() is None:
                     firsts.append(record.timestamp()[1])
         return max(firsts) if firsts else None
-    finally:
-        consumer.close()
 
 
 def records_since(kafka: KafkaAccess, topic: str, since_ms: int) -> int:
     """How many records the topic holds from `since_ms` (by timestamp) to its end: what a job
     started at that time reads."""
-    from confluent_kafka import Consumer, TopicPartition
+    from confluent_kafka import TopicPartition
 
-    consumer = Consumer({**kafka.librdkafka(), "group.id": "streamctl-offsets-probe", "enable.auto.commit": False,
-                         "log_level": 0})
-    try:
-        metadata = consumer.list_topics(topic, timeout=10).topics.get(topic)
-        partitions = sorted(metadata.partitions) if metadata and metadata.partitions else []
+    with _probe(kafka, topic, "streamctl-offsets-probe") as (consumer, partitions):
         starts = consumer.offsets_for_times([TopicPartition(topic, p, since_ms) for p in partitions], timeout=10)
         total = 0
         for start in starts:
             high = consumer.get_watermark_offsets(TopicPartition(topic, start.partition), timeout=10)[1]
             total += max(0, high - start.offset) if start.offset >= 0 else 0
         return total
-    finally:
-        consumer.close()
