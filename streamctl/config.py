@@ -55,6 +55,7 @@ class Ports:
     producer: int = 5000
     kibana: int = 5601
     kafka_ui: int = 8080
+    ui: int = 8090  # streamctl's live view (`streamctl ui`), a process of this machine on every runtime
 
 
 @dataclass

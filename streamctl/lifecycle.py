@@ -21,6 +21,7 @@ from streamctl.errors import StartupError, StreamctlError
 from streamctl.job import operations
 from streamctl.job.placement import JobPlacement
 from streamctl.kafka_info import lag_report
+from streamctl.live import service as live_view
 from streamctl.parallel import run_graph
 from streamctl.runtimes.model import NO_PROGRESS, Progress, ServiceStatus, StackStatus, UpResult
 from streamctl.services import TASK, ServiceSpec, services_only, stop_order
@@ -87,11 +88,19 @@ class Runtime(Protocol):
 
 # -- up ---------------------------------------------------------------------------------------------
 
-def up(runtime: Runtime, progress: Progress = NO_PROGRESS, fetch: Callable[[], None] | None = None) -> UpResult:
-    """Start what is not running, provision, make sure the job runs, report the addresses."""
+def up(runtime: Runtime, progress: Progress = NO_PROGRESS, fetch: Callable[[], None] | None = None,
+       with_live_view: bool = True) -> UpResult:
+    """Start what is not running, provision, make sure the job runs, start the live view, report the addresses."""
     with runtime.exclusive():
         result = start(runtime, progress, fetch)
         runtime.after_up()
+        try:
+            if not with_live_view:
+                return result
+            result.endpoints["live view"] = live_view.ensure_running(runtime.settings)
+        except StreamctlError as error:  # the stack is up; only its page is not
+            hint = f" ({error.hint})" if error.hint else ""
+            result.notes.append(f"live view not started: {error}{hint}; `streamctl ui` serves it")
     return result
 
 
@@ -157,6 +166,8 @@ def down(runtime: Runtime, purge: bool = False, progress: Progress = NO_PROGRESS
     only with `purge`. Goes on whatever the savepoint's outcome."""
     runtime.before_down(purge)
     results: list[tuple[str, str]] = []
+    if live_view.running(runtime.settings):
+        results.append((live_view.NAME, live_view.stop(runtime.settings)))
     if runtime.job_cluster_runs():
         results.append(("flink-job", operations.stop_for_down(runtime.job_placement,
                                                               runtime.settings.flink.savepoints_kept, progress)))

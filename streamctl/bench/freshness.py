@@ -11,6 +11,7 @@ import uuid
 from dataclasses import dataclass
 
 from streamctl.endpoints import Endpoints
+from streamctl.live.figures import elasticsearch_window_starts, postgres_window_starts
 from streamctl.waits import http_json
 
 POLL_S = 0.1
@@ -45,26 +46,6 @@ def _post(endpoints: Endpoints, marker: str) -> int:
     return int(time.time() * 1000)
 
 
-def _postgres_windows(connection, marker: str) -> set[int]:
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT (EXTRACT(EPOCH FROM window_start) * 1000)::bigint FROM sales_summary "
-                       "WHERE category = %s", (marker,))
-        rows = {int(r[0]) for r in cursor.fetchall()}
-    connection.rollback()  # a fresh snapshot for the next poll
-    return rows
-
-
-def _elasticsearch_windows(endpoints: Endpoints, index: str, marker: str) -> set[int]:
-    from datetime import datetime
-
-    status, body = endpoints.elasticsearch.request(f"/{index}/_search", 5, "POST",
-                             {"query": {"term": {"category": marker}}, "size": 1000, "_source": ["window_start"]})
-    if status != 200:
-        return set()
-    return {int(datetime.fromisoformat(hit["_source"]["window_start"].replace("Z", "+00:00")).timestamp() * 1000)
-            for hit in body["hits"]["hits"]}
-
-
 def bench_freshness(settings, windows: int = 10) -> dict:
     endpoints = Endpoints.of(settings)
     window_ms = settings.flink.window_seconds * 1000
@@ -83,10 +64,10 @@ def bench_freshness(settings, windows: int = 10) -> dict:
                 posted_ms = _post(endpoints, marker)
                 start = posted_ms // window_ms * window_ms
                 seen.setdefault(start, WindowSeen(start + window_ms))
-            for start in _postgres_windows(connection, marker):
+            for start in postgres_window_starts(connection, first_start, marker):
                 if start in seen and seen[start].postgres_ms is None:
                     seen[start].postgres_ms = int(time.time() * 1000)
-            for start in _elasticsearch_windows(endpoints, settings.elasticsearch.index, marker):
+            for start in elasticsearch_window_starts(endpoints, settings.elasticsearch.index, first_start, marker):
                 if start in seen and seen[start].elasticsearch_ms is None:
                     seen[start].elasticsearch_ms = int(time.time() * 1000)
             if not post_at and all(w.both_ms() is not None for w in seen.values()):

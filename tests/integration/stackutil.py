@@ -21,7 +21,7 @@ from streamctl.config import Settings, load_settings
 # Ports of their own, so a test stack never collides with a developer's running stack.
 TEST_PORTS = {"kafka": 29092, "kafka_controller": 29093, "flink_rest": 28081, "flink_rpc": 26123,
               "postgres": 25432, "elasticsearch": 29200, "elasticsearch_transport": 29300, "producer": 25000,
-              "kibana": 25601, "kafka_ui": 28080}
+              "kibana": 25601, "kafka_ui": 28080, "ui": 28090}
 
 
 def make_stack_config(name: str, window_seconds: int = 10, **extra) -> Path:

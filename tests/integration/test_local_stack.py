@@ -4,6 +4,7 @@ gives 503 -> down leaves nothing -> up keeps data -> down --purge."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import socket
@@ -28,9 +29,18 @@ from streamctl.runtimes.local.runtime import LocalRuntime
 from streamctl.runtimes.local.supervisor import group_pids
 from streamctl.secrets import Secrets
 from streamctl.services import services_only
-from tests.integration.browser import dump_dom, png_distinct_bytes, screenshot
-from tests.integration.stackutil import (TEST_PORTS, cli, get, pids_alive, post_json, running_stack,
-                                         settings_of, transaction, wait_for)
+from tests.integration.browser import Page, dump_dom, png_distinct_bytes, screenshot
+from tests.integration.stackutil import (
+    TEST_PORTS,
+    cli,
+    get,
+    pids_alive,
+    post_json,
+    running_stack,
+    settings_of,
+    transaction,
+    wait_for,
+)
 from tests.unit.test_contract import reference_payload
 
 pytestmark = pytest.mark.integration
@@ -295,20 +305,148 @@ def test_demo_runs_the_whole_story_on_the_running_stack(stack, capsys):
     assert code == ExitCode.OK and json.loads(capsys.readouterr().out)["verdict"] == "exact"
 
 
-def test_html_report_renders_its_charts_in_chromium(stack, tmp_path, capsys):
+def test_html_report_renders_the_live_views_sections_in_chromium(stack, tmp_path, capsys):
     page = tmp_path / "report.html"
     assert cli(stack, "report", "--html", str(page)) == ExitCode.OK
     text = page.read_text()
     assert "<script" not in text and "http://" not in text and "https://" not in text  # self-contained
     dom = dump_dom(page.as_uri())
-    for chart_id, title in (("revenue-by-category", "Revenue by category"),
-                            ("sales-by-payment-method", "Sales by payment method"),
-                            ("revenue-per-window", "Revenue per window")):
-        assert f'id="{chart_id}"' in dom and title in dom
-    assert "Electronics" in dom and "Pix" in dom
-    assert dom.count("<rect") >= 5 and "<polyline" in dom
+    for element_id, title in (("revenue-by-category", "Revenue per window by category"),
+                              ("transactions-by-payment-method", "Transactions per window by payment method"),
+                              ("kafka", "consumer lag"), ("job", "Flink job"), ("freshness-section", "Freshness"),
+                              ("validation-section", "Exactness")):
+        assert f'id="{element_id}"' in dom and title in dom
+    assert "Electronics" in dom and "Pix" in dom and "RUNNING" in dom
+    assert dom.count('class="bar"') >= 5
     shot = screenshot(page.as_uri(), tmp_path / "report.png")
     assert png_distinct_bytes(shot) > 20
+
+
+LIVE_VIEW = f"http://127.0.0.1:{TEST_PORTS['ui']}/"
+WINDOWS_SHOWN = "Number(document.querySelector('#revenue-by-category')?.dataset.windows || 0)"
+LAST_WINDOW = "(document.querySelector('#revenue-by-category')?.dataset.lastWindow || '')"
+VERDICT = "document.querySelector('#validation')?.dataset.verdict"
+RAN_AT = "(document.querySelector('#validation')?.dataset.ranAt || '')"
+
+
+def artifacts_dir() -> Path:
+    """Where tests leave what a person should look at (screenshots): printed, and kept after the run."""
+    path = Path(os.environ.get("STREAMCTL_TEST_ARTIFACTS", "test-artifacts")).resolve()
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def test_live_view_moves_with_the_pipeline_and_turns_to_mismatch_on_a_tampered_row(stack, api, capsys,
+                                                                                   record_property):
+    assert cli(stack, "ui") == ExitCode.OK  # `up` started it: `ui` names its address
+    assert LIVE_VIEW in capsys.readouterr().out
+    with Page() as browser:
+        browser.open(LIVE_VIEW)
+        browser.evaluate("window.sameDocument = true")  # gone if the page reloads
+        for _ in range(20):
+            assert post_json(f"{api}/transaction", transaction(category="Electronics"))[0] == 201
+        browser.wait_for(WINDOWS_SHOWN, 60)
+        windows, last = browser.evaluate(f"[{WINDOWS_SHOWN}, {LAST_WINDOW}]")  # one state of the page
+        assert browser.evaluate("document.querySelectorAll('#revenue-by-category rect.bar').length") >= 1
+        assert browser.wait_for("document.querySelector('#ingest-rates')?.dataset.points >= 2", 30)
+        assert browser.evaluate("document.querySelector('#job-state').textContent") == "RUNNING"
+        assert browser.wait_for("document.querySelectorAll('#freshness tbody tr').length", 60)
+        assert "streamctl-job-it-local" in browser.evaluate("document.querySelector('#kafka').textContent")
+
+        # A window that closes after the page loaded appears in it, without a reload.
+        time.sleep(WINDOW_S - time.time() % WINDOW_S + 0.5)
+        assert post_json(f"{api}/transaction", transaction(category="Electronics"))[0] == 201
+        browser.wait_for(f"{LAST_WINDOW} > {json.dumps(last)}", 60)
+        assert browser.evaluate(WINDOWS_SHOWN) >= min(windows + 1, 30), (windows, last)
+        assert browser.evaluate("window.sameDocument") is True
+
+        # The button runs validate; a tampered row turns the verdict to mismatch.
+        ran_at = browser.evaluate(RAN_AT)
+        browser.evaluate("document.querySelector('#run-validate').click()")
+        browser.wait_for(f"{RAN_AT} !== {json.dumps(ran_at)}", 120)
+        assert browser.evaluate(VERDICT) in ("exact", "inconclusive")  # windows may still be open
+        ran_at = browser.evaluate(RAN_AT)
+        with pg_connect(stack) as conn, conn.cursor() as cur:
+            cur.execute("UPDATE sales_summary SET revenue = revenue + 1 WHERE ctid = (SELECT ctid FROM sales_summary"
+                        " ORDER BY window_start LIMIT 1) RETURNING window_start, category, brand, payment_method")
+            tampered = cur.fetchone()
+        conn.close()
+        try:
+            browser.wait_for("!document.querySelector('#run-validate').disabled", 60)
+            browser.evaluate("document.querySelector('#run-validate').click()")
+            browser.wait_for(f"{RAN_AT} !== {json.dumps(ran_at)}", 120)
+            assert browser.evaluate(VERDICT) == "mismatch"
+            assert "mismatch" in browser.evaluate("document.querySelector('#validation-sinks').textContent")
+            for width in (1280, 390):
+                shot = browser.screenshot(artifacts_dir() / f"live-view-{width}.png", width)
+                assert png_distinct_bytes(shot) > 20, f"{shot} is blank"
+                record_property(f"screenshot_{width}", str(shot))
+                print(f"screenshot: {shot}")
+        finally:
+            with pg_connect(stack) as conn, conn.cursor() as cur:
+                cur.execute("UPDATE sales_summary SET revenue = revenue - 1 WHERE window_start = %s AND category = %s"
+                            " AND brand = %s AND payment_method = %s", tampered)
+            conn.close()
+        assert browser.console_errors() == []
+    assert cli(stack, "validate", "--json", "--wait", "60s") == ExitCode.OK
+
+
+def test_live_view_answers_only_on_its_address_and_not_to_another_origin(stack, capsys):
+    from streamctl.verdicts import latest
+
+    outward = outward_address()
+    with socket.socket() as probe:
+        probe.settimeout(3)
+        assert probe.connect_ex((outward, TEST_PORTS["ui"])) != 0, f"the live view answers on {outward}"
+    before = latest(settings_of(stack).stack_dir)
+    # A page of another origin (another port) tries the POST with what a page may send without asking.
+    attacker = (f"<form id=f method=post action='{LIVE_VIEW}api/validate' enctype=text/plain>"
+                "<input name='{\"a\":\"' value='\"}'></form><script>"
+                f"fetch('{LIVE_VIEW}api/validate', {{method: 'POST', mode: 'no-cors', body: '{{}}'}});"
+                f"fetch('{LIVE_VIEW}api/validate', {{method: 'POST', headers: {{'Content-Type': 'application/json', "
+                f"'X-Streamctl-Token': 'guess'}}, body: '{{}}'}}).catch(() => {{}});"
+                "setTimeout(() => document.getElementById('f').submit(), 500);</script>")
+    with serve_page(attacker) as url, Page() as browser:
+        browser.open(url)
+        time.sleep(3)
+    status, body = get(f"{LIVE_VIEW}api/validation")
+    assert status == 200 and json.loads(body)["running"] is False
+    assert latest(settings_of(stack).stack_dir) == before, "a page of another origin ran validate"
+
+
+def outward_address() -> str:
+    """This machine's address on its default route (no packet is sent)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:
+        udp.connect(("192.0.2.1", 9))
+        address = udp.getsockname()[0]
+    assert not address.startswith("127."), "this machine has no address but loopback"
+    return address
+
+
+@contextlib.contextmanager
+def serve_page(html: str):
+    import http.server
+    import threading
+
+    class One(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):  # noqa: N802
+            body = html.encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "text/html")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), One)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/"
+    finally:
+        server.shutdown()
+        server.server_close()
 
 
 def test_dashboard_shows_the_latest_window(stack, capsys):

@@ -145,7 +145,7 @@ def external_config(stack, name: str = "it-ext", kafka: dict | None = None, flin
     os.environ["IT_EXT_PG_PASSWORD"] = Endpoints.of(multi).postgres.password
     config = {
         "stack_name": name, "state_dir": str(multi.state_dir), "runtime": "external",
-        "ports": {**TEST_PORTS, "producer": EXTERNAL_PRODUCER},
+        "ports": {**TEST_PORTS, "producer": EXTERNAL_PRODUCER, "ui": TEST_PORTS["ui"] + 1000},
         "kafka": {"topic": "ext-transactions", "aggregates_topic": "ext-aggregated", "partitions": 3},
         "flink": {"window_seconds": 10, "watermark_delay_seconds": 2, "checkpoint_interval_seconds": 5,
                   "parallelism": 2},

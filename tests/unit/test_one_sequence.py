@@ -151,7 +151,7 @@ CHAIN = (ServiceSpec("db", ""), ServiceSpec("broker", ""), ServiceSpec("api", ""
 
 def test_up_checks_and_fetches_before_starting_anything_and_starts_dependencies_first():
     runtime = Recording(CHAIN)
-    result = lifecycle.up(runtime, fetch=lambda: runtime.record("fetch"))
+    result = lifecycle.up(runtime, fetch=lambda: runtime.record("fetch"), with_live_view=False)
     calls = runtime.calls
     assert calls[:3] == ["lock", "preflight", "fetch"] and calls[-1] == "after_up"
     assert calls.index("start api") > max(calls.index("start db"), calls.index("start broker"))
@@ -163,7 +163,7 @@ def test_up_checks_and_fetches_before_starting_anything_and_starts_dependencies_
 def test_a_failed_start_names_what_it_kept_from_starting():
     runtime = Recording(CHAIN, fail="broker")
     with pytest.raises(StartupError, match="broker would not start") as failure:
-        lifecycle.up(runtime)
+        lifecycle.up(runtime, with_live_view=False)
     assert "start api" not in runtime.calls and "after_up" not in runtime.calls
     assert "not started because of it: api, worker" in failure.value.hint
 

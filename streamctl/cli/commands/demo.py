@@ -10,12 +10,12 @@ from streamctl import lifecycle
 from streamctl.cli.app import app, stdout
 from streamctl.cli.commands.load_cmd import run_load_command
 from streamctl.cli.commands.stack import bring_up
-from streamctl.cli.commands.validate_cmd import exit_code, kibana_note, render, validation_plan
+from streamctl.cli.commands.validate_cmd import render
 from streamctl.endpoints import Endpoints
 from streamctl.exit_codes import ExitCode
 from streamctl.load import LoadPlan, parse_duration
 from streamctl.runtimes.select import choose, runtime_for
-from streamctl.validate import validate
+from streamctl.verdicts import check_stack, exit_code
 
 EXAMPLE_SQL = """SELECT window_start, category, sum(transaction_count) AS sales, sum(revenue) AS revenue
   FROM sales_summary GROUP BY 1, 2 ORDER BY 1 DESC, 3 DESC LIMIT 10;"""
@@ -40,9 +40,7 @@ def demo(
     stdout.rule("3/3 validate")
     wait_s = settings.flink.window_seconds + settings.flink.watermark_delay_seconds + 60
     stdout.print(f"waiting for the last window to close (up to {wait_s} s), then comparing both sinks with the topic")
-    checks, notes = validation_plan(settings, wait_s)
-    notes += [n for n in [kibana_note(settings)] if n]
-    validation = validate(Endpoints.of(settings), checks, notes)
+    validation = check_stack(settings, wait_s)
     render(validation)
     stdout.rule("where to look")
     for name, url in result.endpoints.items():
@@ -58,5 +56,5 @@ def demo(
         stdout.rule("down")
         lifecycle.down(runtime_for(settings, choose(settings, runtime)))
         stdout.print(f"stack {settings.stack_name!r} stopped (data kept)")
-    verdict_code = exit_code(validation, notes)
+    verdict_code = exit_code(validation)
     return verdict_code if verdict_code != ExitCode.OK else load_code

@@ -1,7 +1,10 @@
-"""`streamctl dashboard` (live terminal view) and `streamctl report --html FILE` (a page with charts)."""
+"""The views: `streamctl dashboard` (live, in the terminal), `streamctl ui` (live, in a browser) and
+`streamctl report --html FILE` (the browser view's sections written once as a self-contained page)."""
 
 from __future__ import annotations
 
+import json
+import threading
 import time
 from pathlib import Path
 
@@ -12,9 +15,13 @@ from rich.table import Table
 
 from streamctl.cli.app import app, stdout
 from streamctl.dashboard import DashboardData, DashboardFeed
-from streamctl.endpoints import Endpoints
+from streamctl.errors import ServiceUnavailable
 from streamctl.exit_codes import ExitCode
-from streamctl.report import fetch_report_data, render_html
+from streamctl.live import service as live_view
+from streamctl.live.observer import Observer
+from streamctl.live.render import page
+from streamctl.runtimes.local import preflight
+from streamctl.runtimes.select import stack_runtime
 
 
 def _bar(value: float, peak: float, width: int = 30) -> str:
@@ -79,15 +86,47 @@ def dashboard(
 
 
 @app.command()
+def ui(
+    ctx: typer.Context,
+    as_json: bool = typer.Option(False, "--json", help="Print the figures behind the page as JSON and exit."),
+) -> int:
+    """The live web view of the stack: its address when `up` started it, otherwise serve it here until Ctrl-C."""
+    settings = ctx.obj.settings()
+    stack_runtime(settings)  # a stack that was never brought up is a usage error naming the ones there are
+    if as_json:
+        stdout.print_json(json.dumps(Observer(settings).snapshot_now()))
+        return ExitCode.OK
+    if live_view.running(settings):
+        stdout.print(f"live view of stack {settings.stack_name!r}: [bold]{live_view.url(settings)}[/]", highlight=False)
+        return ExitCode.OK
+    preflight.check_ports(settings, [("ui", settings.ports.ui)])
+    from streamctl.live.server import serve
+
+    stdout.print(f"live view of stack {settings.stack_name!r}: [bold]{live_view.url(settings)}[/] (Ctrl-C stops it)",
+                 highlight=False)
+    stop = threading.Event()
+    try:
+        serve(Observer(settings), settings.bind_address, settings.ports.ui, stop)
+    except KeyboardInterrupt:
+        stop.set()
+    return ExitCode.OK
+
+
+@app.command()
 def report(
     ctx: typer.Context,
     html_file: Path = typer.Option(..., "--html", help="Write a self-contained HTML page with charts here."),
 ) -> int:
-    """One self-contained HTML page with charts from PostgreSQL (no scripts, nothing fetched)."""
+    """The live view's sections as one self-contained page (no scripts, nothing fetched): windows, ingest,
+    Kafka lag, the job, freshness and the latest validate verdict."""
     settings = ctx.obj.settings()
-    data = fetch_report_data(Endpoints.of(settings))
+    snapshot = Observer(settings).snapshot_now()
+    if snapshot["windows"] is None:
+        raise ServiceUnavailable("; ".join(snapshot["problems"]) or "PostgreSQL could not be read",
+                                 hint="is the stack up? `streamctl status`")
     html_file.parent.mkdir(parents=True, exist_ok=True)
-    html_file.write_text(render_html(data, settings.stack_name))
-    stdout.print(f"[green]wrote[/] {html_file} ({data.totals[0]:,} transactions in {len(data.per_window)} windows)",
-                 highlight=False)
+    html_file.write_text(page(snapshot, live=False))
+    totals = snapshot["windows"]["totals"]
+    stdout.print(f"[green]wrote[/] {html_file} ({totals['transactions']:,} transactions in {totals['windows']:,} "
+                 "windows)", highlight=False)
     return ExitCode.OK

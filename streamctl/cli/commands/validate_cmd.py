@@ -9,54 +9,11 @@ import typer
 from rich.table import Table
 
 from streamctl.cli.app import app, stderr, stdout
-from streamctl.endpoints import Endpoints
-from streamctl.exit_codes import ExitCode
 from streamctl.load import parse_duration
-from streamctl.provision import event_time_tolerance_ms, submitted_job_config
-from streamctl.runtimes.select import recorded_runtime
-from streamctl.validate import Validation, ValidationPlan, validate
+from streamctl.validate import Validation
+from streamctl.verdicts import check_stack, exit_code
 
 MAX_LISTED = 10
-KIBANA_MISSING = "Kibana check FAILED"
-
-
-JOB_RULES = ("window_seconds", "watermark_delay_seconds", "dedup_minutes")
-
-
-def validation_plan(settings, wait_s: float) -> tuple[ValidationPlan, list[str]]:
-    """The running job's rules as it was submitted (job.json), and a note for each setting that
-    differs from them: the job, not today's settings, decided what the sinks hold."""
-    flink = settings.flink
-    submitted = submitted_job_config(settings.stack_dir / "flink") or {}
-    rules = {name: int(submitted.get(name, getattr(flink, name))) for name in JOB_RULES}
-    notes = [f"the running job was submitted with {name} = {rules[name]}; the settings now say "
-             f"{getattr(flink, name)} (validate follows the job; `streamctl up` after `down` applies the settings)"
-             for name in JOB_RULES if rules[name] != getattr(flink, name)]
-    tolerance = int(submitted.get("event_time_tolerance_ms", event_time_tolerance_ms(rules["watermark_delay_seconds"])))
-    plan = ValidationPlan(topic=settings.kafka.topic, index=settings.elasticsearch.index,
-                          event_time_tolerance_ms=tolerance, wait_s=wait_s, **rules)
-    return plan, notes
-
-
-def exit_code(result: Validation, notes: list[str]) -> ExitCode:
-    if result.verdict == "mismatch" or any(n.startswith(KIBANA_MISSING) for n in notes):
-        return ExitCode.CHECK_FAILED
-    return ExitCode.OK if result.exact else ExitCode.INCONCLUSIVE
-
-
-def kibana_note(settings) -> str:
-    """The Kibana check: a note when it was skipped or failed; empty when the dashboard is there."""
-    runtime = recorded_runtime(settings.stack_dir) or "local"
-    if runtime != "docker":
-        return f"Kibana is not part of the {runtime} runtime: its check was skipped"
-    if "kibana" in settings.docker.disabled():
-        return "Kibana is not part of this stack (docker.disabled_services): its check was skipped"
-    from streamctl.runtimes.docker.kibana import DASHBOARD_ID, dashboard_present
-    from streamctl.runtimes.docker.runtime import DockerRuntime
-
-    if dashboard_present(DockerRuntime(settings).kibana_url):
-        return ""
-    return f"{KIBANA_MISSING}: dashboard {DASHBOARD_ID} not found (run `streamctl up` again to import it)"
 
 
 def render(result: Validation) -> None:
@@ -111,12 +68,10 @@ def validate_command(
     7 inconclusive (windows not judged yet)."""
     settings = ctx.obj.settings()
     wait_s = parse_duration(wait) if wait else 0
-    plan, notes = validation_plan(settings, wait_s)
-    notes += [n for n in [kibana_note(settings)] if n]
     progress = None if as_json else (lambda text: stderr.print(f"[dim]waiting: {text}[/]", highlight=False))
-    result = validate(Endpoints.of(settings), plan, notes, progress)
+    result = check_stack(settings, wait_s, progress)
     if as_json:
         stdout.print_json(json.dumps(result.to_json()))
     else:
         render(result)
-    return exit_code(result, notes)
+    return exit_code(result)
