@@ -226,3 +226,22 @@ def test_allowed_hosts_follow_the_bind_address():
 def test_the_script_is_shipped_with_the_package():
     script = Path(__file__).resolve().parents[2] / "streamctl" / "live" / "live.js"
     assert TOKEN_HEADER in script.read_text() and "http" not in script.read_text().replace("/api/", "")
+
+
+# -- the verdict the page shows -------------------------------------------------------------------
+
+def test_the_kibana_check_of_a_docker_stack_reports_a_missing_dashboard(tmp_path):
+    """It imported a module that had moved: validate on a docker stack with Kibana failed with a traceback."""
+    from streamctl.config import load_settings
+    import socket
+    from streamctl.runtimes.select import record_runtime
+    from streamctl.verdicts import KIBANA_MISSING, kibana_note
+
+    with socket.socket() as probe:  # a port nothing listens on once closed
+        probe.bind(("127.0.0.1", 0))
+        closed = probe.getsockname()[1]
+    settings = load_settings(env={}, cwd=tmp_path, overrides={"state_dir": str(tmp_path), "ports.kibana": closed})
+    record_runtime(settings.stack_dir, "docker")
+    assert kibana_note(settings).startswith(KIBANA_MISSING)
+    record_runtime(settings.stack_dir, "local")
+    assert "skipped" in kibana_note(settings)
