@@ -75,6 +75,22 @@ def assert_exact(config: Path, capsys, wait: str = "90s") -> dict:
     return report
 
 
+def live_view_snapshot(config: Path) -> dict:
+    """The figures the stack's live view (started by `up`, on any runtime) shows, from its JSON."""
+    settings = settings_of(config)
+    status, body = get(f"http://127.0.0.1:{settings.ports.ui}/api/snapshot")
+    assert status == 200, f"the live view did not answer on port {settings.ports.ui}: {status}"
+    return json.loads(body)
+
+
+def assert_live_view_shows_the_exact_stack(config: Path) -> None:
+    """After a validate that said exact: the live view shows the running job, windows and the verdict."""
+    snapshot = live_view_snapshot(config)
+    assert snapshot["job"]["state"] == "RUNNING", snapshot["problems"]
+    assert snapshot["windows"]["totals"]["transactions"] > 0 and snapshot["kafka"], snapshot["problems"]
+    assert snapshot["validation"]["latest"]["verdict"] == "exact"
+
+
 def settings_of(config: Path) -> Settings:
     return load_settings(config_file=config, env={})
 

@@ -16,7 +16,9 @@ from streamctl.runtimes.docker.engine import LABEL_PROJECT
 from streamctl.runtimes.docker.local_images import local_image_settings, local_versions
 from tests.integration.dockerutil import docker_client, labelled
 from streamctl.waits import http_json
-from tests.integration.stackutil import Poster, cli, make_stack_config, settings_of, wait_for
+from tests.integration.stackutil import (
+    Poster, assert_live_view_shows_the_exact_stack, cli, make_stack_config, settings_of, wait_for,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -47,6 +49,7 @@ def test_docker_stack_up_load_validate_exact_and_down_leaves_nothing():
 
         assert cli(config, "load", "--users", "20", "--duration", "20s") == 0
         assert cli(config, "validate", "--wait", "90s") == 0
+        assert_live_view_shows_the_exact_stack(config)  # a process of this machine beside the containers
 
         # kill -9 of the TaskManager during load: its restart policy brings it back, the job restores its
         # last checkpoint, and every transaction is still counted once.

@@ -21,7 +21,8 @@ from streamctl.provision import StackNames, find_job
 from streamctl.runtimes.local.runtime import LocalRuntime
 from streamctl.waits import http_json
 from tests.integration.stackutil import (
-    TEST_PORTS, Poster, assert_exact, cli, running_stack, settings_of, validate_json, wait_for,
+    TEST_PORTS, Poster, assert_exact, assert_live_view_shows_the_exact_stack, cli, running_stack, settings_of,
+    validate_json, wait_for,
 )
 from tests.integration.test_local_stack import topic_records
 
@@ -227,6 +228,7 @@ def test_external_runtime_on_the_multi_node_cluster_is_exact_and_down_leaves_the
         assert poster.statuses.get(201, 0) > 100
         report = assert_exact(config, capsys, "120s")
         assert report["topic"]["transactions"] == len(poster.acknowledged)
+        assert_live_view_shows_the_exact_stack(config)
         capsys.readouterr()
         assert cli(config, "down", "--purge") == ExitCode.USAGE  # never deletes data in someone else's clusters
         assert "never deletes data" in capsys.readouterr().err

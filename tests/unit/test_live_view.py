@@ -245,3 +245,25 @@ def test_the_kibana_check_of_a_docker_stack_reports_a_missing_dashboard(tmp_path
     assert kibana_note(settings).startswith(KIBANA_MISSING)
     record_runtime(settings.stack_dir, "local")
     assert "skipped" in kibana_note(settings)
+
+
+# -- the command --------------------------------------------------------------------------------------
+
+def test_ui_of_a_stack_that_was_never_brought_up_is_a_usage_error(cli, tmp_path):
+    code, _, err = cli("--state-dir", str(tmp_path), "--stack", "nosuch", "ui")
+    assert code == 64 and "there is no stack named 'nosuch'" in err and "Traceback" not in err
+
+
+def test_ui_on_a_taken_port_says_which_setting_to_change(cli, tmp_path, monkeypatch):
+    import socket
+
+    from streamctl.runtimes.select import record_runtime
+
+    record_runtime(tmp_path / "taken", "local")
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", 0))
+        holder.listen()
+        port = holder.getsockname()[1]
+        monkeypatch.setenv("STREAMCTL_PORTS_UI", str(port))
+        code, _, err = cli("--state-dir", str(tmp_path), "--stack", "taken", "ui")
+    assert code == 4 and f"port {port} (ports.ui) is already in use" in err and "STREAMCTL_PORTS_UI" in err
