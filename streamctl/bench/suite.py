@@ -11,6 +11,7 @@ from pathlib import Path
 from streamctl import lifecycle, provision
 from streamctl.config import Settings
 from streamctl.endpoints import Endpoints
+from streamctl.live import service as live_view
 from streamctl.runtimes.local.supervisor import group_pids
 from streamctl.validate import TopicScanner
 
@@ -53,7 +54,8 @@ def _cpu_ticks(pids: list[int]) -> int:
 
 
 def bench_idle(runtime, settle_s: int = 20, cpu_s: int = 60) -> dict:
-    """The idle stack: each service's RSS, and the CPU all of them (and the watchdog) use over `cpu_s`."""
+    """The idle stack: each service's RSS, and the CPU all of them (and the watchdog and the live view,
+    which `up` starts too) use over `cpu_s`."""
     time.sleep(settle_s)
     status = lifecycle.status(runtime)
     per_service = {s.name: round(s.rss_bytes / 2**20) for s in status.services}
@@ -63,6 +65,9 @@ def bench_idle(runtime, settle_s: int = 20, cpu_s: int = 60) -> dict:
     watchdog = supervisor.record("watchdog") if supervisor is not None else None
     if watchdog is not None:
         roots["watchdog"] = watchdog.pid
+    live = live_view.pid(runtime.settings)
+    if live is not None:
+        roots[live_view.NAME] = live
     groups = {name: group_pids(pid) or [pid] for name, pid in roots.items()}
     before = {name: _cpu_ticks(pids) for name, pids in groups.items()}
     time.sleep(cpu_s)

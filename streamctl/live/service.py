@@ -31,7 +31,12 @@ def url(settings: Settings) -> str:
 
 
 def running(settings: Settings) -> bool:
-    return _supervisor(settings).record(NAME) is not None
+    return pid(settings) is not None
+
+
+def pid(settings: Settings) -> int | None:
+    record = _supervisor(settings).record(NAME)
+    return record.pid if record is not None else None
 
 
 def ensure_running(settings: Settings) -> str:
