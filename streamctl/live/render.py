@@ -216,6 +216,41 @@ def validation_section(validation: dict[str, Any], live: bool) -> str:
     return "".join(parts) + "</section>"
 
 
+def history_chart(index: int, series: dict[str, Any]) -> str:
+    """One benchmark figure over its runs: a line through the runs, each run a dot with its value."""
+    points = series["points"]
+    latest = points[-1]["value"]
+    title = f'{series["label"]}: {number(latest, 2)} {series["unit"]} ({series["better"]} is better)'
+    if len(points) == 1:
+        return (f'<div><h3>{e(title)}</h3><p class="note">One run so far ({e(points[0]["at"])}); each run adds '
+                f'a point.</p></div>')
+    values = [p["value"] for p in points]
+    top, bottom = max(values), min(0.0, min(values))
+    span = (top - bottom) or 1
+    plot_w, plot_h = WIDTH - LEFT - RIGHT, HEIGHT - TOP - BOTTOM
+    step = plot_w / (len(points) - 1)
+    coords = [(LEFT + i * step, TOP + plot_h * (1 - (v - bottom) / span)) for i, v in enumerate(values)]
+    parts = [f'<div><h3>{e(title)}</h3><svg id="bench-history-{index}" class="chart" role="img" aria-label="{e(title)}" '
+             f'data-runs="{len(points)}" viewBox="0 0 {WIDTH} {HEIGHT}">', _axis(top),
+             f'<polyline fill="none" stroke="{PALETTE[0]}" stroke-width="2" points="'
+             + " ".join(f"{x:.1f},{y:.1f}" for x, y in coords) + '"/>']
+    for (x, y), point in zip(coords, points, strict=True):
+        parts.append(f'<circle cx="{x:.1f}" cy="{y:.1f}" r="4" fill="{PALETTE[0]}"><title>{e(point["at"])}: '
+                     f'{number(point["value"], 2)} {e(series["unit"])}</title></circle>')
+    parts.append(_time_ticks([(x, p["at"][:16].replace("T", " ")) for (x, _), p in zip(coords, points, strict=True)]))
+    return "".join(parts) + "</svg></div>"
+
+
+def history_section(history: list[dict[str, Any]]) -> str:
+    if not history:
+        body = ('<p class="empty">No benchmark has run on this stack: <code>streamctl bench ingest|freshness|validate|'
+                'startup|job</code> (or <code>make bench</code>) each leave their figures here.</p>')
+    else:
+        body = '<div class="history">' + "".join(history_chart(i, s) for i, s in enumerate(history)) + "</div>"
+    return ('<section id="bench-history" class="wide"><h2>Benchmarks, run by run</h2>'
+            '<p class="note">Each <code>streamctl bench</code> run on this stack, oldest first.</p>' + body + "</section>")
+
+
 def render_sections(snapshot: dict[str, Any], live: bool) -> str:
     windows = snapshot["windows"]
     parts = []
@@ -241,6 +276,8 @@ def render_sections(snapshot: dict[str, Any], live: bool) -> str:
                      "</section>")
     parts += [ingest_section(snapshot), job_section(snapshot["job"]), freshness_section(snapshot["freshness"]),
               validation_section(snapshot["validation"], live)]
+    if "benchmarks" in snapshot:  # the report's: the live view does not re-read them every refresh
+        parts.append(history_section(snapshot["benchmarks"]))
     return "".join(parts)
 
 
@@ -265,7 +302,9 @@ table { border-collapse: collapse; font-size: .85rem; width: 100%; }
 td, th { text-align: left; padding: .2rem .5rem .2rem 0; border-bottom: 1px solid #eee; }
 .scroll { overflow-x: auto; }
 .note, .empty { font-size: .85rem; color: #555; } .problem { color: #b3261e; font-size: .9rem; margin: .2rem 0; }
-.problems { grid-column: 1 / -1; }
+.problems, .wide { grid-column: 1 / -1; }
+.history .tick { font-size: 22px; }
+.history { display: grid; grid-template-columns: repeat(auto-fit, minmax(min(100%, 380px), 1fr)); gap: 0 1.5rem; }
 .verdict { font-weight: 700; padding: .1rem .45rem; border-radius: 4px; color: #fff; background: #777; }
 .verdict-exact { background: #2e7d32; } .verdict-mismatch { background: #b3261e; }
 .verdict-inconclusive { background: #b26a00; }

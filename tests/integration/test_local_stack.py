@@ -318,6 +318,7 @@ def test_html_report_renders_the_live_views_sections_in_chromium(stack, tmp_path
         assert f'id="{element_id}"' in dom and title in dom
     assert "Electronics" in dom and "Pix" in dom and "RUNNING" in dom
     assert dom.count('class="bar"') >= 5
+    assert 'id="bench-history"' in dom and "No benchmark has run on this stack" in dom
     shot = screenshot(page.as_uri(), tmp_path / "report.png")
     assert png_distinct_bytes(shot) > 20
 

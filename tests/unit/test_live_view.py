@@ -267,3 +267,31 @@ def test_ui_on_a_taken_port_says_which_setting_to_change(cli, tmp_path, monkeypa
         monkeypatch.setenv("STREAMCTL_PORTS_UI", str(port))
         code, _, err = cli("--state-dir", str(tmp_path), "--stack", "taken", "ui")
     assert code == 4 and f"port {port} (ports.ui) is already in use" in err and "STREAMCTL_PORTS_UI" in err
+
+
+# -- the benchmark history in the report ---------------------------------------------------------------
+
+def test_benchmark_runs_become_one_series_per_figure_oldest_first(tmp_path):
+    from streamctl.bench.history import bench_history
+    from streamctl.live.render import history_section
+
+    bench = tmp_path / "bench"
+    bench.mkdir()
+    runs = [("startup-2.json", {"benchmark": "startup", "at": "2026-11-27T03:30:00Z", "best_s": 32.8,
+                                "idle_cpu_percent_of_one_core": 21.9, "total_gib": 2.2}),
+            ("startup-1.json", {"benchmark": "startup", "at": "2026-11-27T03:22:00Z", "best_s": 34.9,
+                                "idle_cpu_percent_of_one_core": 25.2, "total_gib": 2.25}),
+            ("ingest-1.json", {"benchmark": "ingest", "at": "2026-11-27T03:40:00Z", "ratio_single_vs_baseline": 6.1,
+                               "figures": [{"name": "producer API, POST /transactions x1000",
+                                            "acknowledged_per_s": 17468.0}]})]
+    for name, run in runs:
+        (bench / name).write_text(json.dumps(run))
+    (bench / "broken.json").write_text("{not json")
+    history = {series["label"]: series for series in bench_history(bench)}
+    up = history["up until the job is RUNNING (best run)"]
+    assert [p["value"] for p in up["points"]] == [34.9, 32.8] and up["better"] == "lower"
+    assert history["batch endpoint"]["points"] == [{"at": "2026-11-27T03:40:00Z", "value": 17468.0}]
+    assert "freshness p95, both sinks" not in history  # never measured: not drawn
+    html = history_section(bench_history(bench))
+    assert html.count('data-runs="2"') == 3 and "One run so far (2026-11-27T03:40:00Z)" in html
+    assert "No benchmark has run" in history_section([])

@@ -13,6 +13,7 @@ from rich.console import Group, RenderableType
 from rich.live import Live
 from rich.table import Table
 
+from streamctl.bench.history import bench_history
 from streamctl.cli.app import app, stdout
 from streamctl.dashboard import DashboardData, DashboardFeed
 from streamctl.errors import ServiceUnavailable
@@ -118,9 +119,10 @@ def report(
     html_file: Path = typer.Option(..., "--html", help="Write a self-contained HTML page with charts here."),
 ) -> int:
     """The live view's sections as one self-contained page (no scripts, nothing fetched): windows, ingest,
-    Kafka lag, the job, freshness and the latest validate verdict."""
+    Kafka lag, the job, freshness, the latest validate verdict, and the stack's benchmark runs as charts."""
     settings = ctx.obj.settings()
     snapshot = Observer(settings).snapshot_now()
+    snapshot["benchmarks"] = bench_history(settings.stack_dir / "bench")
     if snapshot["windows"] is None:
         raise ServiceUnavailable("; ".join(snapshot["problems"]) or "PostgreSQL could not be read",
                                  hint="is the stack up? `streamctl status`")
