@@ -11,7 +11,7 @@ from typing import Any, Callable
 
 
 def _batch_rate(run: dict) -> float | None:
-    return next((f["acknowledged_per_s"] for f in run.get("figures", []) if "/transactions" in f.get("name", "")), None)
+    return next((f["acknowledged_per_s"] for f in run.get("figures", []) if "/transactions" in f.get("server", "")), None)
 
 
 def _dig(*keys: str) -> Callable[[dict], Any]:

@@ -26,6 +26,7 @@ from streamctl import provision
 from streamctl.endpoints import Endpoints
 from streamctl.errors import PreflightError, StartupError
 from streamctl.kafka_access import KafkaAccess
+from streamctl.kafka_info import end_offsets, transactions_since
 from streamctl.waits import http_ok
 
 LUA = Path(__file__).with_name("post_transaction.lua")
@@ -57,12 +58,6 @@ def end_offsets_total(kafka: KafkaAccess, topic: str) -> int:
         return sum(consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1] for p in partitions)
     finally:
         consumer.close()
-
-
-def heartbeats_written(producer_url: str) -> int:
-    status, text = http_text(f"{producer_url}/metrics")
-    match = re.search(r"^streamctl_producer_heartbeats_total (\d+)", text, re.M) if status == 200 else None
-    return int(match.group(1)) if match else 0
 
 
 def http_text(url: str) -> tuple[int, str]:
@@ -179,10 +174,9 @@ def batch_figure(producer_url: str, seconds: int, batch_size: int = 1000, client
 
 def counted_in_topic(endpoints: Endpoints, topic: str, run) -> IngestFigure:
     """Run a figure against the producer API and count what its topic grew by, heartbeats excluded."""
-    before = end_offsets_total(endpoints.kafka, topic), heartbeats_written(endpoints.producer_url)
+    before = end_offsets(endpoints.kafka, topic)
     figure = run()
-    grew = end_offsets_total(endpoints.kafka, topic) - before[0]
-    return figure.counted(grew - (heartbeats_written(endpoints.producer_url) - before[1]))
+    return figure.counted(transactions_since(endpoints.kafka, topic, before))
 
 
 def bench_ingest(endpoints: Endpoints, topic: str, seconds: int = 20, connections: int = 32) -> dict:

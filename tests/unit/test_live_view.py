@@ -282,7 +282,7 @@ def test_benchmark_runs_become_one_series_per_figure_oldest_first(tmp_path):
             ("startup-1.json", {"benchmark": "startup", "at": "2026-11-27T03:22:00Z", "best_s": 34.9,
                                 "idle_cpu_percent_of_one_core": 25.2, "total_gib": 2.25}),
             ("ingest-1.json", {"benchmark": "ingest", "at": "2026-11-27T03:40:00Z", "ratio_single_vs_baseline": 6.1,
-                               "figures": [{"name": "producer API, POST /transactions x1000",
+                               "figures": [{"server": "producer API, POST /transactions x1000",
                                             "acknowledged_per_s": 17468.0}]})]
     for name, run in runs:
         (bench / name).write_text(json.dumps(run))
