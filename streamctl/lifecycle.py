@@ -101,6 +101,8 @@ def up(runtime: Runtime, progress: Progress = NO_PROGRESS, fetch: Callable[[], N
         except StreamctlError as error:  # the stack is up; only its page is not
             hint = f" ({error.hint})" if error.hint else ""
             result.notes.append(f"live view not started: {error}{hint}; `streamctl ui` serves it")
+        except OSError as error:
+            result.notes.append(f"live view not started: {error}; `streamctl ui` serves it")
     return result
 
 

@@ -275,11 +275,13 @@ def submit(t_env: TableEnvironment, cfg: dict, plans: Path) -> None:
     plan = plan_path(plans, cfg)
     if plan.is_file():
         try:
-            t_env.execute_sql(f"EXECUTE PLAN {sql_string(str(plan))}")
-            return
+            compiled = load_plan(t_env, plan)
         except Exception as error:  # noqa: BLE001 - an unreadable plan: plan again below
-            print(f"the compiled plan {plan} could not run ({error}); planning again", flush=True)
+            print(f"the compiled plan {plan} could not be read ({error}); planning again", flush=True)
             plan.unlink(missing_ok=True)
+        else:
+            compiled.execute()  # outside the try: a failed submission must not be submitted twice
+            return
     inserts = build(t_env, cfg)
     plans.mkdir(mode=0o700, parents=True, exist_ok=True)
     partial = plan.with_suffix(".partial")
@@ -290,7 +292,15 @@ def submit(t_env: TableEnvironment, cfg: dict, plans: Path) -> None:
     os.replace(partial, plan)
     for old in sorted(plans.glob("*.json"), key=lambda p: p.stat().st_mtime)[:-PLANS_KEPT]:
         old.unlink(missing_ok=True)
-    t_env.execute_sql(f"EXECUTE PLAN {sql_string(str(plan))}")
+    load_plan(t_env, plan).execute()
+
+
+def load_plan(t_env: TableEnvironment, plan: Path):
+    """The compiled plan, read and restored (PyFlink has no wrapper for loadPlan: the Java API)."""
+    from pyflink.java_gateway import get_gateway
+
+    reference = get_gateway().jvm.org.apache.flink.table.api.PlanReference.fromFile(str(plan))
+    return t_env._j_tenv.loadPlan(reference)
 
 
 def main() -> None:

@@ -11,6 +11,7 @@ costs one HTTP request a second.
 from __future__ import annotations
 
 import collections
+import http.client
 import json
 import os
 import threading
@@ -36,6 +37,7 @@ from streamctl.live.figures import (
 COUNTERS_S = 1.0
 POLL_SINKS_S = 0.25
 FULL_S = 3.0
+RULES_S = 10.0  # how often the job's rules (job.json) are read again
 WATCHED_S = 60.0  # a page or JSON reader seen this recently keeps the full figures fresh
 GIVE_UP_S = 180.0  # a window not visible in both sinks this long after its end is reported as never seen
 KEPT_WINDOWS = 60
@@ -73,7 +75,8 @@ class CounterSample:
 
 
 def rates(samples: list[CounterSample]) -> list[dict[str, Any]]:
-    """Per second between consecutive samples; a counter that went down (producer restarted) counts from 0."""
+    """Per second between consecutive samples. A counter below half its last value is a restarted
+    producer (counted from 0); a smaller dip is a worker's file not yet rewritten (counted as 0)."""
     series = []
     for before, after in zip(samples, samples[1:], strict=False):
         span = after.at - before.at
@@ -82,7 +85,8 @@ def rates(samples: list[CounterSample]) -> list[dict[str, Any]]:
         point: dict[str, Any] = {"t": iso(int(after.at * 1000))}
         for name in ("accepted", "rejected", "unavailable"):
             now, then = getattr(after, name), getattr(before, name)
-            point[f"{name}_per_s"] = round((now - then if now >= then else now) / span, 1)
+            grew = now - then if now >= then else (now if now < then / 2 else 0)
+            point[f"{name}_per_s"] = round(grew / span, 1)
         series.append(point)
     return series
 
@@ -166,6 +170,7 @@ class Observer:
         self.validation_error = ""
         self._postgres: Any = None
         self._placement: JobPlacement | None = None
+        self.heartbeat: float | None = None  # monotonic time of the sampler's last round
 
     def job_placement(self) -> JobPlacement:
         if self._placement is None:
@@ -177,24 +182,58 @@ class Observer:
     # -- the loop --------------------------------------------------------------------------------
 
     def run(self) -> None:
-        next_counters = next_full = 0.0
+        """The sampler: counters every second, sinks while a window is awaited. The slower full
+        figures are read by a thread of their own, so they never delay a sink poll."""
+        threading.Thread(target=self._run_full, name="figures", daemon=True).start()
+        next_counters = next_rules = 0.0
         while not self.stopping.is_set():
             now = time.monotonic()
-            if now >= next_counters:
-                next_counters = now + COUNTERS_S
-                self.sample_counters()
-            if self.freshness.due(int(self.clock() * 1000)):
-                self.poll_sinks()
-            if now >= next_full and self.last_read is not None and now - self.last_read < WATCHED_S:
-                next_full = now + FULL_S
-                self.refresh_full()
+            self.heartbeat = now
+            for due, step in ((now >= next_counters, self.sample_counters),
+                              (now >= next_rules, self.follow_job_rules),
+                              (bool(self.freshness.due(int(self.clock() * 1000))), self.poll_sinks)):
+                if due:
+                    self._guarded(step)
+            next_counters = now + COUNTERS_S if now >= next_counters else next_counters
+            next_rules = now + RULES_S if now >= next_rules else next_rules
             self.stopping.wait(POLL_SINKS_S if self.freshness.awaited else COUNTERS_S / 2)
         self._close_postgres()
+
+    def _run_full(self) -> None:
+        while not self.stopping.is_set():
+            if self.last_read is not None and time.monotonic() - self.last_read < WATCHED_S:
+                self._guarded(self.refresh_full)
+            self.stopping.wait(FULL_S)
+
+    def _guarded(self, step: Callable[[], None]) -> None:
+        """One step's failure is a problem the page shows, never the end of the sampler."""
+        try:
+            step()
+            self.problems.pop(f"sampler:{step.__name__}", None)
+        except Exception as exc:  # noqa: BLE001 - reported on the page; the next round tries again
+            self.problems[f"sampler:{step.__name__}"] = f"{step.__name__}: {type(exc).__name__}: {str(exc)[:160]}"
+
+    def snapshot_problems(self) -> list[str]:
+        return sorted(set(dict(self.problems).values()))
+
+    def alive(self) -> bool:
+        """The sampler went round within the last 10 s (what /health reports)."""
+        return self.heartbeat is not None and time.monotonic() - self.heartbeat < 10
+
+    def follow_job_rules(self) -> None:
+        """After `job upgrade --replay` to another window size, time windows of the new size."""
+        plan, _ = verdicts.validation_plan(self.settings, 0)
+        window_ms = plan.window_seconds * 1000
+        if (window_ms, plan.event_time_tolerance_ms) != (self.freshness.window_ms, self.freshness.tolerance_ms):
+            with self.lock:
+                self.freshness.window_ms, self.freshness.tolerance_ms = window_ms, plan.event_time_tolerance_ms
+                self.freshness.awaited.clear()
+                self.window_seconds = plan.window_seconds
 
     def sample_counters(self) -> None:
         try:
             counters = producer_counters(self.endpoints.producer_url)
-        except OSError as exc:
+        except (OSError, ValueError, http.client.HTTPException) as exc:
             self.problems["producer"] = f"producer unreachable: {type(exc).__name__}"
             return
         self.problems.pop("producer", None)
@@ -210,6 +249,8 @@ class Observer:
 
     def poll_sinks(self) -> None:
         awaited = self.freshness.due(int(self.clock() * 1000))
+        if not awaited:  # the clock stepped back since the caller looked
+            return
         since = min(w.window_start_ms for w in awaited)
         try:
             postgres = self._postgres_windows(since)
@@ -221,7 +262,7 @@ class Observer:
             self.problems.pop("postgres", None)
         try:
             elasticsearch = self._elasticsearch_windows(since)
-        except OSError as exc:
+        except (OSError, ValueError, KeyError) as exc:
             self.problems["elasticsearch"] = f"Elasticsearch: {type(exc).__name__}"
             elasticsearch = set()
         else:
@@ -248,13 +289,13 @@ class Observer:
     def snapshot(self) -> dict[str, Any]:
         now = time.monotonic()
         if self.last_read is None or now - self.last_read > WATCHED_S:  # nobody watched: the full figures are stale, read them now
-            self.refresh_full()
+            self._guarded(self.refresh_full)
         self.last_read = now
         with self.lock:
             samples = list(self.samples)
             full = dict(self.full)
             freshness = self.freshness.recent()
-            problems = sorted(set(self.problems.values()))
+            problems = self.snapshot_problems()
         latest = samples[-1] if samples else None
         return {
             "stack": self.settings.stack_name,

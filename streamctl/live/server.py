@@ -44,7 +44,8 @@ SECURITY_HEADERS = {
 
 
 def allowed_hosts(bind: str, port: int) -> set[str] | None:
-    """The Host headers this server answers; None when it listens on every interface (expose)."""
+    """The Host headers this server answers; None when it listens on every interface (expose), where
+    host_allowed() takes any address literal and this machine's own names instead."""
     address = ipaddress.ip_address(bind)
     if address.is_unspecified:
         return None
@@ -52,6 +53,22 @@ def allowed_hosts(bind: str, port: int) -> set[str] | None:
     if address.is_loopback:
         hosts |= {f"localhost:{port}", f"127.0.0.1:{port}", f"[::1]:{port}"}
     return hosts
+
+
+def host_allowed(host_header: str, hosts: set[str] | None, port: int) -> bool:
+    """A name an attacker can point at this machine (DNS rebinding) is never allowed: on every
+    interface, only address literals, localhost and this machine's own names are."""
+    if hosts is not None:
+        return host_header in hosts
+    name, _, given_port = host_header.rpartition(":")
+    if given_port != str(port):
+        return False
+    name = name.strip("[]")
+    try:
+        ipaddress.ip_address(name)
+        return True
+    except ValueError:
+        return name.lower() in {"localhost", socket.gethostname().lower(), socket.getfqdn().lower()}
 
 
 class LiveServer(ThreadingHTTPServer):
@@ -69,6 +86,7 @@ class Handler(BaseHTTPRequestHandler):
     server: LiveServer
     server_version = "streamctl-live"
     sys_version = ""
+    timeout = 10  # a client that sends nothing does not hold a thread
 
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the stdlib's signature
         log.debug("%s %s", self.address_string(), format % args)
@@ -92,8 +110,7 @@ class Handler(BaseHTTPRequestHandler):
         self._json(status, {"error": reason}, extra)
 
     def _host_ok(self) -> bool:
-        hosts = self.server.hosts
-        if hosts is None or self.headers.get("Host", "") in hosts:
+        if host_allowed(self.headers.get("Host", ""), self.server.hosts, self.server.server_address[1]):
             return True
         self._refuse(421, "this server answers only requests addressed to it by the address it listens on")
         return False
@@ -113,7 +130,8 @@ class Handler(BaseHTTPRequestHandler):
         elif path == "/sections":
             self._send(200, render_sections(observer.snapshot(), live=True).encode(), "text/html; charset=utf-8")
         elif path == "/health":
-            self._json(200, {"ok": True})
+            alive = observer.alive()
+            self._json(200 if alive else 503, {"ok": alive, "sampler": "running" if alive else "stopped"})
         elif path == "/api/snapshot":
             self._json(200, observer.snapshot())
         elif path.startswith("/api/") and path[5:] in SECTIONS:
@@ -128,9 +146,13 @@ class Handler(BaseHTTPRequestHandler):
     def do_POST(self) -> None:  # noqa: N802 - the stdlib's name
         if not self._host_ok():
             return
-        length = int(self.headers.get("Content-Length") or 0)
-        if length > 4096:
-            self._refuse(413, "request body too large")
+        try:
+            length = int(self.headers.get("Content-Length") or 0)
+        except ValueError:
+            length = -1
+        if not 0 <= length <= 4096:
+            self._refuse(413 if length > 4096 else 400, "request body too large" if length > 4096
+                         else "a bad Content-Length")
             return
         self.rfile.read(length)
         if self.path.split("?", 1)[0] != "/api/validate":

@@ -42,10 +42,13 @@ def pid(settings: Settings) -> int | None:
 def ensure_running(settings: Settings) -> str:
     """Start the live view unless it runs; its URL once it answers. PreflightError: its port is taken."""
     supervisor = _supervisor(settings)
+    snapshot = settings.stack_dir / "live-view.yaml"
+    wanted = settings_yaml(settings)
+    if supervisor.record(NAME) is not None and _read(snapshot) != wanted:  # another port, address or stack
+        supervisor.stop(NAME, timeout_s=10)
     if supervisor.record(NAME) is None:
         preflight.check_ports(settings, [("ui", settings.ports.ui)])
-        snapshot = settings.stack_dir / "live-view.yaml"
-        snapshot.write_text(settings_yaml(settings))
+        snapshot.write_text(wanted)
         record = supervisor.start(NAME, [sys.executable, "-m", "streamctl.live.server", "--settings", str(snapshot)],
                                   dict(os.environ), settings.stack_dir)
         deadline = time.monotonic() + READY_S
@@ -56,6 +59,13 @@ def ensure_running(settings: Settings) -> str:
                                    hint=f"see {supervisor.log_file(NAME)}")
             time.sleep(0.2)
     return url(settings)
+
+
+def _read(path) -> str:
+    try:
+        return path.read_text()
+    except OSError:
+        return ""
 
 
 def stop(settings: Settings) -> str:

@@ -142,6 +142,9 @@ class FixedFigures:
     def snapshot(self) -> dict:
         return snapshot()
 
+    def alive(self) -> bool:
+        return True
+
     def start_validation(self) -> bool:
         if self.running:
             return False
@@ -295,3 +298,46 @@ def test_benchmark_runs_become_one_series_per_figure_oldest_first(tmp_path):
     html = history_section(bench_history(bench))
     assert html.count('data-runs="2"') == 3 and "One run so far (2026-11-27T03:40:00Z)" in html
     assert "No benchmark has run" in history_section([])
+
+
+# -- what the review of this view found ------------------------------------------------------------------
+
+def test_on_every_interface_only_address_literals_and_this_machines_names_are_answered():
+    import socket
+
+    from streamctl.live.server import host_allowed
+
+    assert host_allowed("10.1.2.3:8090", None, 8090) and host_allowed("[::1]:8090", None, 8090)
+    assert host_allowed("localhost:8090", None, 8090) and host_allowed(f"{socket.gethostname()}:8090", None, 8090)
+    assert not host_allowed("evil.example:8090", None, 8090)  # a name rebound to this machine
+    assert not host_allowed("10.1.2.3:9999", None, 8090)
+
+
+def test_a_bad_content_length_is_refused_without_reading(server):
+    import socket
+
+    with socket.create_connection(server.server_address, timeout=5) as raw:
+        raw.sendall(f"POST /api/validate HTTP/1.1\r\nHost: 127.0.0.1:{server.server_address[1]}\r\n"
+                    "Content-Length: -1\r\n\r\n".encode())
+        assert raw.recv(100).startswith(b"HTTP/1.0 400")
+    assert server.observer.validations == 0
+
+
+def test_a_small_dip_in_a_counter_is_not_a_restart():
+    samples = [CounterSample(0.0, 0, 0, 0), CounterSample(1.0, 100, 0, 0), CounterSample(2.0, 98, 0, 0)]
+    assert [p["accepted_per_s"] for p in rates(samples)] == [100.0, 0.0]
+
+
+def test_a_failing_step_is_a_problem_on_the_page_not_the_end_of_the_sampler(tmp_path):
+    from streamctl.config import load_settings
+    from streamctl.live.observer import Observer
+
+    observer = Observer(load_settings(env={}, cwd=tmp_path, overrides={"state_dir": str(tmp_path)}))
+
+    def broken() -> None:
+        raise KeyError("aggregations")
+
+    observer._guarded(broken)
+    assert "broken: KeyError: 'aggregations'" in observer.snapshot_problems()
+    observer._guarded(lambda: None)
+    assert observer.alive() is False  # the loop never ran: /health says so

@@ -16,7 +16,7 @@ from rich.table import Table
 from streamctl.bench.history import bench_history
 from streamctl.cli.app import app, stdout
 from streamctl.dashboard import DashboardData, DashboardFeed
-from streamctl.errors import ServiceUnavailable
+from streamctl.errors import PreflightError, ServiceUnavailable
 from streamctl.exit_codes import ExitCode
 from streamctl.live import service as live_view
 from streamctl.live.observer import Observer
@@ -110,6 +110,9 @@ def ui(
         serve(Observer(settings), settings.bind_address, settings.ports.ui, stop)
     except KeyboardInterrupt:
         stop.set()
+    except OSError as error:  # taken between the check above and the bind
+        raise PreflightError(f"port {settings.ports.ui} (ports.ui) cannot be used: {error.strerror}",
+                             hint="choose another port: ports.ui in streamctl.yaml or STREAMCTL_PORTS_UI=<port>") from None
     return ExitCode.OK
 
 
