@@ -30,3 +30,15 @@ def pytest_sessionfinish(session, exitstatus):
     if os.environ.get("CI") and reporter is not None and reporter.stats.get("skipped"):
         reporter.write_line(f"CI: {len(reporter.stats['skipped'])} skipped test(s) count as failures", red=True)
         session.exitstatus = 1
+
+
+def pytest_terminal_summary(terminalreporter):
+    """What tests left for a person to look at (record_property("screenshot_...", path)), listed at the
+    end of the run so CI's log names them."""
+    lines = [f"{report.nodeid}: {value}" for outcome in ("passed", "failed")
+             for report in terminalreporter.stats.get(outcome, []) if getattr(report, "when", "") == "call"
+             for name, value in getattr(report, "user_properties", []) if name.startswith("screenshot")]
+    if lines:
+        terminalreporter.write_sep("-", "screenshots")
+        for line in lines:
+            terminalreporter.write_line(line)
