@@ -12,6 +12,7 @@ from typing import Any, Callable
 from streamctl.config import Settings
 from streamctl.endpoints import Endpoints
 from streamctl.exit_codes import ExitCode
+from streamctl.pipeline.contract import format_event_time
 from streamctl.provision import event_time_tolerance_ms, submitted_job_config
 from streamctl.runtimes.select import recorded_runtime
 from streamctl.validate import Validation, ValidationPlan, validate
@@ -69,10 +70,9 @@ def check_stack(settings: Settings, wait_s: float = 0, progress: Callable[[str],
 def summary(result: Validation, source: str, at: float) -> dict[str, Any]:
     """What the live view shows of a validation: the verdict, its counts, when and where it ran."""
     topic = result.topic
-    stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(at)) + f".{int(at * 1000) % 1000:03d}Z"
     return {
         "verdict": result.verdict, "exit_code": int(exit_code(result)), "source": source,
-        "ran_at": stamp, "seconds": round(result.seconds, 2),
+        "ran_at": format_event_time(int(at * 1000)), "seconds": round(result.seconds, 2),
         "transactions": topic.get("transactions", 0), "records": topic.get("records", 0),
         "windows": topic.get("windows", 0), "duplicates_dropped": topic.get("duplicates_dropped", 0),
         "sinks": {s.name: {"exact": s.exact, "matched": s.matched, "missing": len(s.missing),

@@ -4,7 +4,6 @@ PostgreSQL, the counters from the producer, offsets and lag from Kafka, the job 
 from __future__ import annotations
 
 import dataclasses
-import time
 import urllib.request
 from collections import defaultdict
 from typing import Any
@@ -13,6 +12,7 @@ from streamctl.endpoints import Endpoints
 from streamctl.job.placement import JobPlacement
 from streamctl.job.status import job_report
 from streamctl.kafka_info import lag_report
+from streamctl.pipeline.contract import format_event_time
 
 SHOWN_WINDOWS = 30
 SHOWN_SERIES = 8  # more categories than this: the rest are summed as "other"
@@ -24,11 +24,6 @@ COUNTER_NAMES = {  # producer metric line -> counter
     'streamctl_producer_records_rejected_total{reason="media_type"}': "rejected_media_type",
     'streamctl_producer_records_rejected_total{reason="kafka_unavailable"}': "rejected_unavailable",
 }
-
-
-def iso(ms: int) -> str:
-    """Epoch milliseconds as UTC ISO 8601 with milliseconds, as every figure here is stamped."""
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(ms / 1000)) + f".{ms % 1000:03d}Z"
 
 
 def producer_counters(producer_url: str) -> dict[str, int]:
@@ -109,7 +104,7 @@ def gather_windows(endpoints: Endpoints, shown: int = SHOWN_WINDOWS) -> dict[str
     finally:
         connection.close()
     return {
-        "starts": [iso(s) for s in starts], "ends": [iso(int(b[1])) for b in bounds],
+        "starts": [format_event_time(s) for s in starts], "ends": [format_event_time(int(b[1])) for b in bounds],
         "by_category": _series(by["category"], starts),
         "by_payment_method": _series(by["payment_method"], starts),
         "totals": {"windows": int(windows), "transactions": int(transactions), "items_sold": int(items),

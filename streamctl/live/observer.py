@@ -29,10 +29,10 @@ from streamctl.live.figures import (
     gather_job,
     gather_kafka,
     gather_windows,
-    iso,
     postgres_window_starts,
     producer_counters,
 )
+from streamctl.pipeline.contract import format_event_time
 
 COUNTERS_S = 1.0
 POLL_SINKS_S = 0.25
@@ -61,7 +61,7 @@ class WindowSighting:
         def after_end(at: int | None) -> float | None:
             return None if at is None else round((at - self.window_end_ms) / 1000, 2)
 
-        return {"window_start": iso(self.window_start_ms), "window_end": iso(self.window_end_ms),
+        return {"window_start": format_event_time(self.window_start_ms), "window_end": format_event_time(self.window_end_ms),
                 "postgres_s": after_end(self.postgres_ms), "elasticsearch_s": after_end(self.elasticsearch_ms),
                 "never_seen": self.gave_up}
 
@@ -82,7 +82,7 @@ def rates(samples: list[CounterSample]) -> list[dict[str, Any]]:
         span = after.at - before.at
         if span <= 0:
             continue
-        point: dict[str, Any] = {"t": iso(int(after.at * 1000))}
+        point: dict[str, Any] = {"t": format_event_time(int(after.at * 1000))}
         for name in ("accepted", "rejected", "unavailable"):
             now, then = getattr(after, name), getattr(before, name)
             grew = now - then if now >= then else (now if now < then / 2 else 0)
@@ -299,7 +299,7 @@ class Observer:
         latest = samples[-1] if samples else None
         return {
             "stack": self.settings.stack_name,
-            "taken_at": iso(int(self.clock() * 1000)),
+            "taken_at": format_event_time(int(self.clock() * 1000)),
             "window_seconds": self.window_seconds,
             "windows": full.get("windows"),
             "ingest": {"series": rates(samples)[-300:],
