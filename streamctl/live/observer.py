@@ -159,7 +159,6 @@ class Observer:
         plan, _ = verdicts.validation_plan(settings, 0)
         self.freshness = FreshnessWatch(plan.window_seconds * 1000, plan.event_time_tolerance_ms,
                                         settings.stack_dir / FRESHNESS_FILE)
-        self.window_seconds = plan.window_seconds
         self.samples: collections.deque[CounterSample] = collections.deque(maxlen=KEPT_SAMPLES)
         self.full: dict[str, Any] = {}
         self.problems: dict[str, str] = {}
@@ -228,7 +227,6 @@ class Observer:
             with self.lock:
                 self.freshness.window_ms, self.freshness.tolerance_ms = window_ms, plan.event_time_tolerance_ms
                 self.freshness.awaited.clear()
-                self.window_seconds = plan.window_seconds
 
     def sample_counters(self) -> None:
         try:
@@ -300,7 +298,7 @@ class Observer:
         return {
             "stack": self.settings.stack_name,
             "taken_at": format_event_time(int(self.clock() * 1000)),
-            "window_seconds": self.window_seconds,
+            "window_seconds": self.freshness.window_ms // 1000,
             "windows": full.get("windows"),
             "ingest": {"series": rates(samples)[-300:],
                        "totals": asdict(latest) if latest else None,
