@@ -79,7 +79,7 @@ class KafkaSettings:
 @dataclass
 class FlinkSettings:
     window_seconds: int = 60
-    watermark_delay_seconds: int = 3
+    watermark_delay_seconds: int = 1
     parallelism: int = 2
     checkpoint_interval_seconds: int = 10
     dedup_minutes: int = 10  # a retry of a transaction id within this many minutes is counted once

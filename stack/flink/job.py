@@ -168,7 +168,7 @@ def build(t_env: TableEnvironment, cfg: dict) -> list[str]:
                 'table-name' = '{table}',
                 'username' = {sql_string(cfg['jdbc_user'])},
                 'password' = {sql_string(cfg['jdbc_password'])},
-                'sink.buffer-flush.interval' = '500ms',
+                'sink.buffer-flush.interval' = '200ms',
                 'sink.buffer-flush.max-rows' = '500',
                 'sink.max-retries' = '10'
             )""")

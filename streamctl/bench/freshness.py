@@ -85,4 +85,4 @@ def bench_freshness(settings, windows: int = 10) -> dict:
     return {"windows": len(seen), "window_seconds": settings.flink.window_seconds,
             "watermark_delay_seconds": settings.flink.watermark_delay_seconds,
             "never_seen": sum(1 for w in seen.values() if w.both_ms() is None), "poll_s": POLL_S,
-            "freshness": summary, "goal_p95_s": 5.0}
+            "freshness": summary, "goal_p95_s": 2.5}

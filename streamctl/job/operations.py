@@ -18,7 +18,7 @@ from urllib.parse import urlsplit
 
 from streamctl.errors import JobStateError, ServiceUnavailable, StartupError, StreamctlError, UsageError
 from streamctl.job.placement import SAVEPOINTS_FILE, JobPlacement
-from streamctl.provision import JobState, find_job, latest_checkpoint
+from streamctl.provision import JobConfig, JobState, find_job, latest_checkpoint
 from streamctl.runtimes.flink_job import JobSubmitter
 from streamctl.runtimes.model import NO_PROGRESS, Progress
 from streamctl.waits import http_json
@@ -204,7 +204,12 @@ def ensure_running(p: JobPlacement, progress: Progress = NO_PROGRESS, restore: s
     submitter = JobSubmitter(p.client, p.rest_url, p.log_file or p.state_dir / "flink-job.log",
                              p.failure_details, p.failure_hint)
     source = None if fresh else (restore or restore_point(p))
-    job_id, detail = submitter.ensure_running(p.effective_config(**changes), source, progress)
+    config = p.effective_config(**changes)
+    kept = rules_of_the_state(p, config) if source else {}
+    job_id, detail = submitter.ensure_running(dataclasses.replace(config, **kept), source, progress)
+    if kept:
+        detail += (f"; kept {', '.join(f'{name} {value}' for name, value in kept.items())} of the state it restored"
+                   " (`streamctl job upgrade --replay` applies the settings)")
     p.marker.unlink(missing_ok=True)
     if p.checkpoints_dir is not None and p.checkpoints_dir.is_dir():  # older jobs' retained checkpoints
         for job_dir in p.checkpoints_dir.iterdir():
@@ -267,11 +272,17 @@ def rescale(p: JobPlacement, parallelism: int, keep: int, progress: Progress = N
     return f"parallelism {parallelism}, {detail}"
 
 
+def rules_of_the_state(p: JobPlacement, config: JobConfig) -> dict:
+    """The last submission's STATE_RULES where `config` differs: a job restoring that state keeps
+    them, or the windows it continues would be judged by rules they were not built with."""
+    before = p.submitted()
+    return {name: before[name] for name in STATE_RULES if name in before and before[name] != getattr(config, name)}
+
+
 def incompatible_changes(p: JobPlacement) -> list[str]:
     """What differs between the running job's rules and the job as it would be submitted now."""
-    before, after = p.submitted(), dataclasses.asdict(p.effective_config())
-    return [f"{name} {before[name]} -> {after[name]}" for name in STATE_RULES
-            if name in before and before[name] != after[name]]
+    after = p.effective_config()
+    return [f"{name} {value} -> {getattr(after, name)}" for name, value in rules_of_the_state(p, after).items()]
 
 
 def upgrade(p: JobPlacement, keep: int, progress: Progress = NO_PROGRESS) -> str:

@@ -134,8 +134,10 @@ class Indexer:
         backoff = 0.5
         while actions and not self.stopping:
             try:
+                # refresh: a closed window is searchable when its bulk returns, not up to the index's
+                # refresh interval later; bulks come once per closing window, so refreshes stay rare.
                 _, errors = helpers.bulk(self.es, actions, raise_on_error=False, raise_on_exception=False,
-                                         refresh=False)
+                                         refresh=True)
             except Exception as exc:  # Elasticsearch down: keep the batch, retry, commit nothing
                 self.write_status("retrying", str(exc))
                 log.warning("bulk failed, retrying in %.1fs: %s", backoff, exc)

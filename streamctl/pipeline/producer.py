@@ -80,6 +80,17 @@ def unavailable(reason: str) -> Response:
                          [(b"retry-after", RETRY_AFTER_SECONDS.encode())])
 
 
+# Window bounds and the watermark delay are whole seconds, so a window may close exactly on a tick
+# of the wall clock: a heartbeat just after each tick closes it then, not up to an interval later.
+BEAT_AFTER_TICK_MS = 5
+
+
+def seconds_to_next_beat(now: int, interval_ms: int) -> float:
+    """From `now` (epoch ms) to the next interval tick of the wall clock plus BEAT_AFTER_TICK_MS."""
+    next_beat = (now - BEAT_AFTER_TICK_MS) // interval_ms * interval_ms + interval_ms + BEAT_AFTER_TICK_MS
+    return (next_beat - now) / 1000
+
+
 def now_ms() -> int:
     return time.time_ns() // 1_000_000
 
@@ -263,8 +274,8 @@ class ProducerApp:
     # -- background -----------------------------------------------------------------------------
     async def _heartbeats(self) -> None:
         """One heartbeat record per partition per interval: the job's watermark moves with them, so
-        the last window closes on time even when no transaction arrives."""
-        interval = self.config.heartbeat_interval_ms / 1000
+        the last window closes on time even when no transaction arrives. They go out on the wall
+        clock's interval ticks (see seconds_to_next_beat)."""
         while True:
             try:
                 if not self.writer.connected:
@@ -277,7 +288,7 @@ class ProducerApp:
                 raise
             except Exception as exc:  # Kafka down: health turns 503; keep trying
                 log.warning("heartbeat failed: %s", exc)
-            await asyncio.sleep(interval)
+            await asyncio.sleep(seconds_to_next_beat(now_ms(), self.config.heartbeat_interval_ms))
 
     async def _publish_counters(self) -> None:
         while True:

@@ -32,7 +32,7 @@ def make_stack_config(name: str, window_seconds: int = 10, **extra) -> Path:
         "stack_name": name,
         "state_dir": str(state),
         "ports": TEST_PORTS,
-        "flink": {"window_seconds": window_seconds, "watermark_delay_seconds": 2, "checkpoint_interval_seconds": 5},
+        "flink": {"window_seconds": window_seconds, "checkpoint_interval_seconds": 5},
         "kafka": {"partitions": 3},
         **extra,
     }

@@ -27,7 +27,7 @@ TIMINGS: dict[str, float] = {}
 @pytest.fixture(scope="module")
 def stack():
     with running_stack("it-jobops", kafka={"partitions": 3},
-                       flink={"window_seconds": 10, "watermark_delay_seconds": 2, "checkpoint_interval_seconds": 5,
+                       flink={"window_seconds": 10, "checkpoint_interval_seconds": 5,
                               "taskmanagers": 2, "slots_per_taskmanager": 1}) as config:
         yield config
     print("\njob operation timings (command start to RUNNING again):", json.dumps(TIMINGS))

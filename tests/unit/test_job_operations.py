@@ -123,3 +123,30 @@ def test_a_drained_savepoint_is_never_resumed_from(tmp_path, monkeypatch):
     assert "--drain" in refused.value.message
     with pytest.raises(JobStateError):  # and `latest` does not pick it either: there is nothing else
         operations.resume(p, "latest")
+
+
+class RecordingSubmitter:
+    """Stands in for the Flink client: records what would be submitted."""
+    submitted: list = []
+
+    def __init__(self, *_):
+        pass
+
+    def ensure_running(self, config, source, progress):
+        RecordingSubmitter.submitted.append((config, source))
+        return "id", "RUNNING"
+
+
+def test_a_job_restoring_state_keeps_the_rules_that_state_was_built_with(tmp_path, monkeypatch):
+    # The settings now say a 1 s watermark delay (the default); the saved state was built with 3 s.
+    p = placement(tmp_path, **{"flink.watermark_delay_seconds": 1})
+    submitted(p, replace(p.config, watermark_delay_seconds=3, checkpoint_interval_seconds=99))
+    monkeypatch.setattr(operations, "JobSubmitter", RecordingSubmitter)
+    RecordingSubmitter.submitted = []
+    _, detail = operations.ensure_running(p, restore="file:///savepoints/savepoint-1")
+    config, source = RecordingSubmitter.submitted[-1]
+    assert (config.watermark_delay_seconds, source) == (3, "file:///savepoints/savepoint-1")
+    assert config.checkpoint_interval_seconds == p.config.checkpoint_interval_seconds  # other settings apply
+    assert "kept watermark_delay_seconds 3" in detail and "upgrade --replay" in detail
+    operations.ensure_running(p, fresh=True)  # nothing restored: the settings' rules
+    assert RecordingSubmitter.submitted[-1][0].watermark_delay_seconds == 1

@@ -119,3 +119,19 @@ def test_metrics_count_rejections(app):
     assert 'streamctl_producer_records_rejected_total{reason="invalid"} 1' in text
     assert 'streamctl_producer_records_rejected_total{reason="media_type"} 1' in text
     assert "streamctl_producer_records_accepted_total 0" in text
+
+
+@pytest.mark.parametrize("interval_ms", [1000, 250, 2000])
+def test_heartbeats_go_out_just_after_the_wall_clocks_ticks(interval_ms):
+    # Windows and the watermark delay are whole seconds: a beat just after each tick closes a window
+    # when it may close. Beats spaced a plain interval apart drift up to an interval behind it.
+    from streamctl.pipeline.producer import BEAT_AFTER_TICK_MS, seconds_to_next_beat
+
+    for start in (1_800_000_000_000, 1_800_000_000_004, 1_800_000_000_005, 1_800_000_000_731):
+        now, beats = start, []
+        for _ in range(5):
+            now += round(seconds_to_next_beat(now, interval_ms) * 1000)
+            beats.append(now)
+        assert all(beat % interval_ms == BEAT_AFTER_TICK_MS for beat in beats), (start, beats)
+        assert all(b - a == interval_ms for a, b in zip(beats, beats[1:]))
+        assert 0 < beats[0] - start <= interval_ms
