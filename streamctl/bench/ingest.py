@@ -23,6 +23,7 @@ from pathlib import Path
 import orjson
 
 from streamctl import provision
+from streamctl.bench.cpu import CpuWatch
 from streamctl.endpoints import Endpoints
 from streamctl.errors import PreflightError, StartupError
 from streamctl.kafka_access import KafkaAccess
@@ -179,13 +180,21 @@ def counted_in_topic(endpoints: Endpoints, topic: str, run) -> IngestFigure:
     return figure.counted(transactions_since(endpoints.kafka, topic, before))
 
 
-def bench_ingest(endpoints: Endpoints, topic: str, seconds: int = 20, connections: int = 32) -> dict:
+def bench_ingest(endpoints: Endpoints, topic: str, seconds: int = 20, connections: int = 32,
+                 processes: dict[str, list[int]] | None = None) -> dict:
+    """The three figures; with `processes` (the stack's, by service), where the CPU went during the
+    producer API's two, which is what bounds them on a machine the stack shares with the client."""
     baseline = baseline_figure(endpoints, seconds, connections)
+    watch = CpuWatch(processes or {})
     ours = counted_in_topic(endpoints, topic, lambda: run_wrk("producer API (granian + orjson), POST /transaction",
                                                               endpoints.producer_url, seconds, connections))
+    single_cpu = watch.read()
+    watch = CpuWatch(processes or {})
     batch = counted_in_topic(endpoints, topic, lambda: batch_figure(endpoints.producer_url, seconds))
+    batch_cpu = watch.read()
     figures = [baseline, ours, batch]
     return {
+        "cpu_during": {ours.server: single_cpu, batch.server: batch_cpu},
         "figures": [f.__dict__ for f in figures],
         "ratio_single_vs_baseline": (ours.acknowledged_per_s / baseline.acknowledged_per_s
                                      if baseline.acknowledged_per_s else None),

@@ -8,6 +8,7 @@ import time
 import typer
 from rich.table import Table
 
+from streamctl.bench.cpu import service_processes
 from streamctl.bench.freshness import bench_freshness
 from streamctl.bench.ingest import bench_ingest
 from streamctl.bench.job_throughput import bench_job
@@ -37,7 +38,8 @@ def ingest(ctx: typer.Context, seconds: int = typer.Option(20, help="Seconds per
            connections: int = typer.Option(32, help="wrk connections.")) -> int:
     """The producer API against a Flask development server that flushes Kafka per request, same Kafka."""
     settings = ctx.obj.settings()
-    result = bench_ingest(Endpoints.of(settings), settings.kafka.topic, seconds, connections)
+    result = bench_ingest(Endpoints.of(settings), settings.kafka.topic, seconds, connections,
+                          service_processes(stack_runtime(settings)))
     table = Table(title="ingest (one run, same machine, same Kafka)", title_justify="left")
     for column in ("server", "acknowledged/s", "acknowledged", "in topic", "requests", "non-2xx", "errors",
                    "mean latency"):
@@ -50,17 +52,36 @@ def ingest(ctx: typer.Context, seconds: int = typer.Option(20, help="Seconds per
     if not result["topic_holds_every_acknowledged_record"]:
         stdout.print("[bold red]the topic grew by less than was acknowledged[/]", highlight=False)
     stdout.print(f"ratio producer API / baseline: [bold]{result['ratio_single_vs_baseline']:.1f}x[/]", highlight=False)
+    for server, cpu in result["cpu_during"].items():
+        _print_cpu(f"CPU during {server}", cpu)
     _write(settings, "ingest", result)
     return ExitCode.OK
 
 
+def _print_cpu(title: str, cpu: dict) -> None:
+    """Where the CPU went: each service's share of one core and its busiest threads."""
+    table = Table(title=f"{title}: machine {cpu['machine_busy_percent_of_one_core']}% of one core "
+                        f"({cpu['cores']} cores), outside the services {cpu['outside_services_percent_of_one_core']}%",
+                  title_justify="left")
+    table.add_column("service")
+    table.add_column("% of one core", justify="right")
+    table.add_column("busiest threads (% of one core)")
+    for name, figures in cpu["by_service"].items():
+        threads = ", ".join(f"{thread} {percent}" for thread, percent in figures["busiest_threads"].items())
+        table.add_row(name, str(figures["percent_of_one_core"]), threads)
+    stdout.print(table)
+
+
 @bench_app.command("startup")
-def startup(ctx: typer.Context, runs: int = typer.Option(1, help="How many down/up cycles.")) -> int:
+def startup(ctx: typer.Context, runs: int = typer.Option(1, help="How many down/up cycles."),
+            settle: int = typer.Option(20, help="Seconds after `up` before the idle CPU is measured; JIT "
+                                                "compilers still work for a few minutes after a start.")) -> int:
     """`down` then `up` with artifacts cached, until the job is RUNNING; then idle RSS and CPU over 60 s."""
     settings = ctx.obj.settings()
     runtime = stack_runtime(settings)
     result = bench_startup(runtime, runs)
-    result.update(bench_idle(runtime))
+    result.update(bench_idle(runtime, settle_s=settle))
+    _print_cpu(f"idle CPU, {settle} s after up, over {result['cpu_window_s']} s", result["idle_cpu_profile"])
     _write(settings, "startup", result)
     return ExitCode.OK
 

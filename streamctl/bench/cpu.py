@@ -1,0 +1,96 @@
+"""Where the CPU goes during a benchmark: per service and per thread, read from /proc (user + system
+ticks) without attaching a profiler, so the figure is what the service costs and not the probe.
+
+Java names a thread's native thread after it (its first 15 characters) and so do Python's thread
+pools, so a service's busiest threads say which part of it works: the broker's request handlers
+("data-plane-kafk"), a Flink operator chain ("OverAggregate["), the JIT compilers ("C2 CompilerThre"),
+and so on. Threads of one name are summed (a pool's 8 request handlers are one line)."""
+
+from __future__ import annotations
+
+import os
+import time
+from collections import Counter
+from pathlib import Path
+
+from streamctl import lifecycle
+from streamctl.live import service as live_view
+from streamctl.runtimes.local.supervisor import group_pids
+
+TICK = os.sysconf("SC_CLK_TCK")
+BUSY_FIELDS = (0, 1, 2, 5, 6, 7)  # user nice system irq softirq steal in /proc/stat's cpu line
+
+
+def service_processes(runtime) -> dict[str, list[int]]:
+    """Each running service's processes (its process group), plus the watchdog and the live view,
+    which `up` starts too. Services without a process on this machine (containers, clusters) are left out."""
+    roots = {s.name: s.pid for s in lifecycle.status(runtime).services if s.pid}
+    supervisor = getattr(runtime, "supervisor", None)
+    watchdog = supervisor.record("watchdog") if supervisor is not None else None
+    if watchdog is not None:
+        roots["watchdog"] = watchdog.pid
+    live = live_view.pid(runtime.settings)
+    if live is not None:
+        roots[live_view.NAME] = live
+    return {name: group_pids(pid) or [pid] for name, pid in roots.items()}
+
+
+def thread_ticks(pids: list[int]) -> dict[tuple[int, int], tuple[str, int]]:
+    """(pid, tid) -> (thread name, user + system ticks so far) for every thread of the processes."""
+    ticks = {}
+    for pid in pids:
+        try:
+            tids = os.listdir(f"/proc/{pid}/task")
+        except OSError:
+            continue  # a process that ended meanwhile
+        for tid in tids:
+            try:
+                stat = Path(f"/proc/{pid}/task/{tid}/stat").read_text()
+            except OSError:
+                continue
+            name = stat[stat.index("(") + 1:stat.rindex(")")]
+            fields = stat.rsplit(")", 1)[1].split()
+            ticks[(pid, int(tid))] = (name, int(fields[11]) + int(fields[12]))  # utime, stime
+    return ticks
+
+
+def machine_busy_ticks() -> int:
+    with open("/proc/stat") as f:
+        fields = f.readline().split()[1:]
+    return sum(int(fields[i]) for i in BUSY_FIELDS)
+
+
+class CpuWatch:
+    """Started before a benchmark phase, read after it: each service's share of one core, its busiest
+    threads, and how busy the whole machine was (200% is both of two cores full)."""
+
+    def __init__(self, processes: dict[str, list[int]]):
+        self.processes = processes
+        self.before = {name: thread_ticks(pids) for name, pids in processes.items()}
+        self.machine_before = machine_busy_ticks()
+        self.started = time.monotonic()
+
+    def read(self, threads_per_service: int = 4) -> dict:
+        seconds = time.monotonic() - self.started
+        machine = machine_busy_ticks() - self.machine_before
+
+        def percent(ticks: int) -> float:
+            return round(100 * ticks / TICK / seconds, 1)
+
+        services: dict[str, dict] = {}
+        for name, pids in self.processes.items():
+            before, after = self.before[name], thread_ticks(pids)
+            by_thread: Counter[str] = Counter()
+            for key, (thread, ticks) in after.items():
+                by_thread[thread] += ticks - before.get(key, (thread, 0))[1]
+            services[name] = {"percent_of_one_core": percent(sum(by_thread.values())),
+                              "busiest_threads": {thread: percent(ticks) for thread, ticks
+                                                  in by_thread.most_common(threads_per_service) if ticks > 0}}
+        ranked = dict(sorted(services.items(), key=lambda item: -float(item[1]["percent_of_one_core"])))
+        in_services = round(sum(float(s["percent_of_one_core"]) for s in services.values()), 1)
+        return {"seconds": round(seconds, 1), "cores": os.cpu_count(),
+                "machine_busy_percent_of_one_core": percent(machine),
+                "services_percent_of_one_core": in_services,
+                # the load generator, the benchmark itself and whatever else runs here
+                "outside_services_percent_of_one_core": round(max(0.0, percent(machine) - in_services), 1),
+                "by_service": ranked}

@@ -1,0 +1,29 @@
+"""The CPU profile the benchmarks print: a busy process and an idle one, told apart by thread."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+
+from streamctl.bench.cpu import CpuWatch
+
+
+def test_the_watch_finds_the_busy_thread_and_not_the_sleeping_one():
+    burner = subprocess.Popen([sys.executable, "-c", "import time\nend = time.time() + 3\nwhile time.time() < end: pass"])
+    sleeper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(3)"])
+    try:
+        time.sleep(0.3)
+        watch = CpuWatch({"burner": [burner.pid], "sleeper": [sleeper.pid], "gone": [2**22 + 1]})
+        time.sleep(1.5)
+        cpu = watch.read()
+    finally:
+        burner.kill()
+        sleeper.kill()
+    busy, idle = cpu["by_service"]["burner"], cpu["by_service"]["sleeper"]
+    assert busy["percent_of_one_core"] > 50, cpu  # one core, less what the machine's other work took
+    assert idle["percent_of_one_core"] < 5, cpu
+    assert list(cpu["by_service"])[0] == "burner"  # ranked busiest first
+    assert sum(busy["busiest_threads"].values()) <= busy["percent_of_one_core"] + 0.2
+    assert cpu["machine_busy_percent_of_one_core"] >= busy["percent_of_one_core"] - 1
+    assert cpu["by_service"]["gone"]["percent_of_one_core"] == 0  # a process that is not there costs nothing
