@@ -103,7 +103,7 @@ class PostgresSettings:
 @dataclass
 class ElasticsearchSettings:
     index: str = "transactions-aggregated"
-    heap_mb: int = 512
+    heap_mb: int = 256
 
 
 @dataclass
