@@ -29,7 +29,7 @@ def validation_plan(settings: Settings, wait_s: float) -> tuple[ValidationPlan, 
     submitted = submitted_job_config(settings.stack_dir / "flink") or {}
     rules = {name: int(submitted.get(name, getattr(flink, name))) for name in JOB_RULES}
     notes = [f"the running job was submitted with {name} = {rules[name]}; the settings now say "
-             f"{getattr(flink, name)} (validate follows the job; `streamctl up` after `down` applies the settings)"
+             f"{getattr(flink, name)} (validate follows the job; `streamctl job upgrade --replay` applies the settings)"
              for name in JOB_RULES if rules[name] != getattr(flink, name)]
     tolerance = int(submitted.get("event_time_tolerance_ms", event_time_tolerance_ms(rules["watermark_delay_seconds"])))
     plan = ValidationPlan(topic=settings.kafka.topic, index=settings.elasticsearch.index,

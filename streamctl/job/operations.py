@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 import shutil
 import time
 from dataclasses import dataclass
@@ -205,8 +206,13 @@ def ensure_running(p: JobPlacement, progress: Progress = NO_PROGRESS, restore: s
                              p.failure_details, p.failure_hint)
     source = None if fresh else (restore or restore_point(p))
     config = p.effective_config(**changes)
-    kept = rules_of_the_state(p, config) if source else {}
-    job_id, detail = submitter.ensure_running(dataclasses.replace(config, **kept), source, progress)
+    live = current(p)
+    submitting = live is None or live.state not in LIVE
+    kept = rules_of_the_state(p, config, source) if source and submitting else {}
+    config = dataclasses.replace(config, **kept)
+    job_id, detail = submitter.ensure_running(config, source, progress)
+    if submitting:
+        _remember_rules(p, job_id, config)
     if kept:
         detail += (f"; kept {', '.join(f'{name} {value}' for name, value in kept.items())} of the state it restored"
                    " (`streamctl job upgrade --replay` applies the settings)")
@@ -272,17 +278,52 @@ def rescale(p: JobPlacement, parallelism: int, keep: int, progress: Progress = N
     return f"parallelism {parallelism}, {detail}"
 
 
-def rules_of_the_state(p: JobPlacement, config: JobConfig) -> dict:
-    """The last submission's STATE_RULES where `config` differs: a job restoring that state keeps
-    them, or the windows it continues would be judged by rules they were not built with."""
-    before = p.submitted()
-    return {name: before[name] for name in STATE_RULES if name in before and before[name] != getattr(config, name)}
+# The rules a restored job keeps from its state. Not the topic: the producer and the indexer follow
+# the settings' topic, so a job kept on the old one would never see a new transaction.
+KEPT_RULES = ("window_seconds", "dedup_minutes", "watermark_delay_seconds")
+RULES_FILE = "job-rules.json"  # job id -> the KEPT_RULES it was submitted with
+RULES_REMEMBERED = 50
+CHECKPOINT_JOB_ID = re.compile(r"/([0-9a-f]{32})/chk-\d+")
+
+
+def _known_rules(p: JobPlacement) -> dict[str, dict]:
+    try:
+        known = json.loads((p.state_dir / RULES_FILE).read_text())
+    except (OSError, ValueError):
+        return {}
+    return known if isinstance(known, dict) else {}
+
+
+def _remember_rules(p: JobPlacement, job_id: str, config: JobConfig) -> None:
+    known = {**_known_rules(p), job_id: {name: getattr(config, name) for name in KEPT_RULES}}
+    p.state_dir.mkdir(parents=True, exist_ok=True)
+    (p.state_dir / RULES_FILE).write_text(json.dumps(dict(list(known.items())[-RULES_REMEMBERED:])))
+
+
+def rules_of_the_state(p: JobPlacement, config: JobConfig, source: str) -> dict:
+    """The KEPT_RULES the state at `source` was built with, where `config` differs: a job restoring
+    that state keeps them, or the windows it continues would be judged by rules they were not built
+    with. They are those of the job that took the savepoint or checkpoint, when streamctl submitted
+    it; else those of the last submission (job.json)."""
+    match = CHECKPOINT_JOB_ID.search(source)
+    job_id = next((s.job_id for s in savepoints(p) if s.location == source), match.group(1) if match else None)
+    before = _known_rules(p).get(job_id or "") or p.submitted()
+    kept = {}
+    for name in KEPT_RULES:
+        try:
+            value = int(before[name])
+        except (KeyError, TypeError, ValueError):
+            continue  # not recorded, or not a number: the settings' value
+        if value > 0 and value != getattr(config, name):
+            kept[name] = value
+    return kept
 
 
 def incompatible_changes(p: JobPlacement) -> list[str]:
     """What differs between the running job's rules and the job as it would be submitted now."""
-    after = p.effective_config()
-    return [f"{name} {value} -> {getattr(after, name)}" for name, value in rules_of_the_state(p, after).items()]
+    before, after = p.submitted(), dataclasses.asdict(p.effective_config())
+    return [f"{name} {before[name]} -> {after[name]}" for name in STATE_RULES
+            if name in before and before[name] != after[name]]
 
 
 def upgrade(p: JobPlacement, keep: int, progress: Progress = NO_PROGRESS) -> str:

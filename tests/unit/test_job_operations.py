@@ -142,6 +142,7 @@ def test_a_job_restoring_state_keeps_the_rules_that_state_was_built_with(tmp_pat
     p = placement(tmp_path, **{"flink.watermark_delay_seconds": 1})
     submitted(p, replace(p.config, watermark_delay_seconds=3, checkpoint_interval_seconds=99))
     monkeypatch.setattr(operations, "JobSubmitter", RecordingSubmitter)
+    monkeypatch.setattr(operations, "current", lambda _: None)
     RecordingSubmitter.submitted = []
     _, detail = operations.ensure_running(p, restore="file:///savepoints/savepoint-1")
     config, source = RecordingSubmitter.submitted[-1]
@@ -150,3 +151,34 @@ def test_a_job_restoring_state_keeps_the_rules_that_state_was_built_with(tmp_pat
     assert "kept watermark_delay_seconds 3" in detail and "upgrade --replay" in detail
     operations.ensure_running(p, fresh=True)  # nothing restored: the settings' rules
     assert RecordingSubmitter.submitted[-1][0].watermark_delay_seconds == 1
+
+
+def test_the_rules_kept_are_those_of_the_job_that_took_the_state_not_the_last_submission(tmp_path, monkeypatch):
+    p = placement(tmp_path, **{"flink.window_seconds": 20, "kafka.topic": "orders"})
+    monkeypatch.setattr(operations, "JobSubmitter", RecordingSubmitter)
+    monkeypatch.setattr(operations, "current", lambda _: None)
+    old_job, checkpointed_job = "a" * 32, "b" * 32
+    operations._remember_rules(p, old_job, replace(p.config, window_seconds=10))
+    operations._remember_rules(p, checkpointed_job, replace(p.config, window_seconds=30))
+    operations._remember(p, operations.Savepoint("file:///sp/savepoint-old", time.time(), old_job, "savepoint"), 5)
+    # Since then a replay submitted 20 s windows on another topic: job.json says so.
+    submitted(p, replace(p.config, window_seconds=20, topic="sales"))
+    _, detail = operations.ensure_running(p, restore="file:///sp/savepoint-old")
+    assert RecordingSubmitter.submitted[-1][0].window_seconds == 10 and "kept window_seconds 10" in detail
+    assert RecordingSubmitter.submitted[-1][0].topic == "orders"  # the topic follows the settings, as the API does
+    operations.ensure_running(p, restore=f"file:///checkpoints/{checkpointed_job}/chk-42")
+    assert RecordingSubmitter.submitted[-1][0].window_seconds == 30
+    operations.ensure_running(p, restore="file:///elsewhere/savepoint-unknown")  # unknown: the last submission's
+    assert RecordingSubmitter.submitted[-1][0].window_seconds == 20
+    (p.state_dir / "job.json").write_text('{"window_seconds": "ten", "dedup_minutes": null}')
+    operations.ensure_running(p, restore="file:///elsewhere/savepoint-unknown")  # unreadable: the settings'
+    assert RecordingSubmitter.submitted[-1][0].window_seconds == 20
+
+
+def test_a_job_already_running_is_not_said_to_keep_anything(tmp_path, monkeypatch):
+    p = placement(tmp_path, **{"flink.watermark_delay_seconds": 1})
+    submitted(p, replace(p.config, watermark_delay_seconds=3))
+    monkeypatch.setattr(operations, "JobSubmitter", RecordingSubmitter)
+    monkeypatch.setattr(operations, "current", lambda _: operations.JobState("j", "RUNNING", 0))
+    _, detail = operations.ensure_running(p, restore="file:///savepoints/savepoint-1")
+    assert "kept" not in detail
