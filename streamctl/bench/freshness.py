@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 from streamctl.endpoints import Endpoints
 from streamctl.live.figures import elasticsearch_window_starts, postgres_window_starts
+from streamctl.verdicts import validation_plan
 from streamctl.waits import http_json
 
 POLL_S = 0.1
@@ -48,7 +49,8 @@ def _post(endpoints: Endpoints, marker: str) -> int:
 
 def bench_freshness(settings, windows: int = 10) -> dict:
     endpoints = Endpoints.of(settings)
-    window_ms = settings.flink.window_seconds * 1000
+    plan, _ = validation_plan(settings, 0)  # the rules the running job was submitted with, not today's settings
+    window_ms = plan.window_seconds * 1000
     marker = f"freshness-{uuid.uuid4().hex[:8]}"
     connection = endpoints.postgres_connect()
     seen: dict[int, WindowSeen] = {}
@@ -82,7 +84,7 @@ def bench_freshness(settings, windows: int = 10) -> dict:
                 lags[sink].append((at - w.window_end_ms) / 1000)
     summary = {sink: {"p50_s": round(statistics.median(v), 2), "p95_s": round(percentile(v, 0.95), 2),
                       "max_s": round(max(v), 2)} if v else None for sink, v in lags.items()}
-    return {"windows": len(seen), "window_seconds": settings.flink.window_seconds,
-            "watermark_delay_seconds": settings.flink.watermark_delay_seconds,
+    return {"windows": len(seen), "window_seconds": plan.window_seconds,
+            "watermark_delay_seconds": plan.watermark_delay_seconds,
             "never_seen": sum(1 for w in seen.values() if w.both_ms() is None), "poll_s": POLL_S,
             "freshness": summary, "goal_p95_s": 2.5}

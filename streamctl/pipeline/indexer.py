@@ -134,10 +134,7 @@ class Indexer:
         backoff = 0.5
         while actions and not self.stopping:
             try:
-                # refresh: a closed window is searchable when its bulk returns, not up to the index's
-                # refresh interval later; bulks come once per closing window, so refreshes stay rare.
-                _, errors = helpers.bulk(self.es, actions, raise_on_error=False, raise_on_exception=False,
-                                         refresh=True)
+                _, errors = helpers.bulk(self.es, actions, raise_on_error=False, raise_on_exception=False)
             except Exception as exc:  # Elasticsearch down: keep the batch, retry, commit nothing
                 self.write_status("retrying", str(exc))
                 log.warning("bulk failed, retrying in %.1fs: %s", backoff, exc)
@@ -155,10 +152,20 @@ class Indexer:
                     self.set_aside({"id": op.get("_id"), "status": status, "error": op.get("error")})
             self.indexed += len(actions) - len(errors)
             if not retry:
+                self.refresh()
                 return
             actions = retry
             time.sleep(backoff)
             backoff = min(backoff * 2, 10)
+
+    def refresh(self) -> None:
+        """Make the batch searchable now, not up to the index's refresh interval (1 s) later: one
+        refresh per polled batch, which is one per closing window in steady state. A failed refresh
+        loses nothing (the periodic one follows), so it is not retried."""
+        try:
+            self.es.indices.refresh(index=self.config.index)
+        except Exception as exc:  # Elasticsearch going away just now: the bulk is in already
+            log.warning("refresh failed: %s", exc)
 
     def set_aside(self, entry: dict[str, Any]) -> None:
         self.dead_letters += 1

@@ -115,7 +115,8 @@ def test_config_command_reports_bad_file(cli, tmp_path):
 
 
 @pytest.mark.parametrize("key, value", [
-    ("flink.watermark_delay_seconds", -5), ("flink.watermark_delay_seconds", 0), ("flink.checkpoint_interval_seconds", 0),
+    ("producer.heartbeat_interval_ms", 0), ("flink.watermark_delay_seconds", -5), ("flink.watermark_delay_seconds", 0),
+    ("flink.checkpoint_interval_seconds", 0),
     ("flink.dedup_minutes", 0), ("flink.dedup_minutes", 100000), ("producer.workers", 0), ("load.max_failure_ratio", 7),
 ])
 def test_out_of_range_settings_name_the_key_value_and_range(tmp_path, key, value):

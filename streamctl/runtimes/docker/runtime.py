@@ -94,7 +94,7 @@ def compose_variables(settings: Settings, secrets: Secrets, project: str) -> dic
         "KAFKA_TOPIC": s.kafka.topic, "AGGREGATES_TOPIC": s.kafka.aggregates_topic,
         "POSTGRES_USER": s.postgres.user, "POSTGRES_PASSWORD": secrets.postgres_password,
         "POSTGRES_DB": s.postgres.database,
-        "ELASTICSEARCH_HEAP_MB": s.elasticsearch.heap_mb, "ELASTICSEARCH_INDEX": s.elasticsearch.index,
+        "ELASTICSEARCH_HEAP_MB": s.elasticsearch.heap(with_kibana=True), "ELASTICSEARCH_INDEX": s.elasticsearch.index,
         "FLINK_PROPERTIES": flink_properties(settings), "FLINK_PARALLELISM": s.flink.parallelism,
         "PRODUCER_WORKERS": s.producer.workers, "PRODUCER_MAX_BODY_BYTES": s.producer.max_body_bytes,
         "PRODUCER_MAX_BATCH_RECORDS": s.producer.max_batch_records,

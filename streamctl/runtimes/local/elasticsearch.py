@@ -64,7 +64,7 @@ class Elasticsearch(LocalService):
             shutil.rmtree(config)
         shutil.copytree(home / "config", config)
         (config / "jvm.options.d").mkdir(exist_ok=True)
-        heap = s.elasticsearch.heap_mb
+        heap = s.elasticsearch.heap(with_kibana=False)
         # C1 only: starting took 33.7 s with C2 while everything else starts too, 17.8-24.3 s without,
         # and the sinks' load (a few hundred upserts a window) never needs C2's code.
         (config / "jvm.options.d" / "streamctl.options").write_text(f"-Xms{heap}m\n-Xmx{heap}m\n{C1_ONLY}\n")

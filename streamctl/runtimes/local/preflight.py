@@ -93,7 +93,7 @@ def mem_available_bytes() -> int:
 
 def needed_memory_bytes(settings: Settings) -> int:
     s = settings
-    mb = ((s.kafka.heap_mb + 200) * s.kafka.brokers + s.elasticsearch.heap_mb + 300 + s.flink.jobmanager_memory_mb
+    mb = ((s.kafka.heap_mb + 200) * s.kafka.brokers + s.elasticsearch.heap(with_kibana=False) + 300 + s.flink.jobmanager_memory_mb
           + s.flink.taskmanager_memory_mb * s.flink.taskmanagers + 100 + 100 * (s.producer.workers + 1))
     return mb * 1024**2
 
