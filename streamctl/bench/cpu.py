@@ -35,8 +35,28 @@ def service_processes(runtime) -> dict[str, list[int]]:
     return {name: group_pids(pid) or [pid] for name, pid in roots.items()}
 
 
-def thread_ticks(pids: list[int]) -> dict[tuple[int, int], tuple[str, int]]:
-    """(pid, tid) -> (thread name, user + system ticks so far) for every thread of the processes."""
+def _stat_fields(path: str) -> tuple[str, list[str]] | None:
+    """(name, the fields after it) of a /proc stat file; None when the process or thread is gone."""
+    try:
+        stat = Path(path).read_text()
+        return stat[stat.index("(") + 1:stat.rindex(")")], stat.rsplit(")", 1)[1].split()
+    except (OSError, ValueError):
+        return None
+
+
+def process_ticks(pids: list[int]) -> int:
+    """user + system ticks of the processes so far, threads that ended included."""
+    ticks = 0
+    for pid in pids:
+        stat = _stat_fields(f"/proc/{pid}/stat")
+        if stat is not None:
+            ticks += int(stat[1][11]) + int(stat[1][12])  # utime, stime
+    return ticks
+
+
+def thread_ticks(pids: list[int]) -> dict[tuple[int, int, int], tuple[str, int]]:
+    """(pid, tid, thread start time) -> (thread name, user + system ticks so far) for every live
+    thread of the processes; the start time tells a reused thread id from the thread it replaced."""
     ticks = {}
     for pid in pids:
         try:
@@ -44,13 +64,10 @@ def thread_ticks(pids: list[int]) -> dict[tuple[int, int], tuple[str, int]]:
         except OSError:
             continue  # a process that ended meanwhile
         for tid in tids:
-            try:
-                stat = Path(f"/proc/{pid}/task/{tid}/stat").read_text()
-            except OSError:
-                continue
-            name = stat[stat.index("(") + 1:stat.rindex(")")]
-            fields = stat.rsplit(")", 1)[1].split()
-            ticks[(pid, int(tid))] = (name, int(fields[11]) + int(fields[12]))  # utime, stime
+            stat = _stat_fields(f"/proc/{pid}/task/{tid}/stat")
+            if stat is not None:
+                name, fields = stat
+                ticks[(pid, int(tid), int(fields[19]))] = (name, int(fields[11]) + int(fields[12]))
     return ticks
 
 
@@ -66,7 +83,7 @@ class CpuWatch:
 
     def __init__(self, processes: dict[str, list[int]]):
         self.processes = processes
-        self.before = {name: thread_ticks(pids) for name, pids in processes.items()}
+        self.before = {name: (process_ticks(pids), thread_ticks(pids)) for name, pids in processes.items()}
         self.machine_before = machine_busy_ticks()
         self.started = time.monotonic()
 
@@ -79,11 +96,12 @@ class CpuWatch:
 
         services: dict[str, dict] = {}
         for name, pids in self.processes.items():
-            before, after = self.before[name], thread_ticks(pids)
+            (process_before, before), after = self.before[name], thread_ticks(pids)
             by_thread: Counter[str] = Counter()
             for key, (thread, ticks) in after.items():
                 by_thread[thread] += ticks - before.get(key, (thread, 0))[1]
-            services[name] = {"percent_of_one_core": percent(sum(by_thread.values())),
+            # The total from the processes: it keeps what threads that ended meanwhile used.
+            services[name] = {"percent_of_one_core": percent(max(0, process_ticks(pids) - process_before)),
                               "busiest_threads": {thread: percent(ticks) for thread, ticks
                                                   in by_thread.most_common(threads_per_service) if ticks > 0}}
         ranked = dict(sorted(services.items(), key=lambda item: -float(item[1]["percent_of_one_core"])))

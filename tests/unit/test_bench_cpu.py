@@ -8,9 +8,11 @@ import time
 
 from streamctl.bench.cpu import CpuWatch
 
+BURN = "import time\nend = time.time() + {s}\nwhile time.time() < end: pass"
+
 
 def test_the_watch_finds_the_busy_thread_and_not_the_sleeping_one():
-    burner = subprocess.Popen([sys.executable, "-c", "import time\nend = time.time() + 3\nwhile time.time() < end: pass"])
+    burner = subprocess.Popen([sys.executable, "-c", BURN.format(s=3)])
     sleeper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(3)"])
     try:
         time.sleep(0.3)
@@ -21,9 +23,25 @@ def test_the_watch_finds_the_busy_thread_and_not_the_sleeping_one():
         burner.kill()
         sleeper.kill()
     busy, idle = cpu["by_service"]["burner"], cpu["by_service"]["sleeper"]
-    assert busy["percent_of_one_core"] > 50, cpu  # one core, less what the machine's other work took
+    assert busy["percent_of_one_core"] > 30, cpu  # one core, less what the machine's other work took
     assert idle["percent_of_one_core"] < 5, cpu
     assert list(cpu["by_service"])[0] == "burner"  # ranked busiest first
-    assert sum(busy["busiest_threads"].values()) <= busy["percent_of_one_core"] + 0.2
+    assert sum(busy["busiest_threads"].values()) <= busy["percent_of_one_core"] + 1  # threads add up to the total
     assert cpu["machine_busy_percent_of_one_core"] >= busy["percent_of_one_core"] - 1
     assert cpu["by_service"]["gone"]["percent_of_one_core"] == 0  # a process that is not there costs nothing
+
+
+def test_a_thread_that_ended_during_the_watch_still_counts_for_its_service():
+    code = ("import threading, time\ntime.sleep(0.5)\n"
+            f"t = threading.Thread(target=exec, args=({BURN.format(s=1)!r},)); t.start(); t.join()\ntime.sleep(3)")
+    process = subprocess.Popen([sys.executable, "-c", code])
+    try:
+        time.sleep(0.2)
+        watch = CpuWatch({"service": [process.pid]})
+        time.sleep(2.0)  # the thread burned a second and ended
+        cpu = watch.read()
+    finally:
+        process.kill()
+    service = cpu["by_service"]["service"]
+    assert service["percent_of_one_core"] > 25, cpu
+    assert sum(service["busiest_threads"].values()) < 10, cpu  # the live threads alone would miss it
