@@ -204,21 +204,31 @@ def hostile_records() -> list[tuple[bytes | None, bytes | None]]:
                  format_event_time(now - 3_600_000), format_event_time(now + 3_600_000), "garbage",
                  format_event_time(now)[:11] + "24:00:00.000Z", format_event_time(now)[:17] + "60.000Z"):
         records.append(raw(tx(transaction_id=str(uuid.uuid4()), transaction_date=date)))
-    # Copies written straight to the topic, out of event-time order: the earliest counts, though it is
-    # appended second. 150 ms apart from now: well inside the default tolerance (499 ms), so each
-    # keeps its stated time (outside it, both would take their append times and the first would count).
-    tid = str(uuid.uuid4())
-    records.append(raw(tx(transaction_id=tid, transaction_date=format_event_time(now + 150),
-                          product_category="Copies stated later")))
-    records.append(raw(tx(transaction_id=tid, transaction_date=format_event_time(now - 150),
-                          product_category="Copies stated earlier")))
     return records
+
+
+def produce_copies_out_of_order(stack) -> None:
+    """Two copies of one transaction straight to the topic, the one stated later first: the earliest
+    counts, though it is appended second. They are stated 150 ms either side of the moment they are
+    sent by a producer already connected, well inside the default tolerance (499 ms), so each keeps
+    its stated time; outside it both would take their append times and the first would count."""
+    from confluent_kafka import Producer
+
+    topic = settings_of(stack).kafka.topic
+    producer = Producer({"bootstrap.servers": f"127.0.0.1:{TEST_PORTS['kafka']}", "acks": "all"})
+    producer.list_topics(topic, timeout=10)  # connected before the clock is read
+    now, tid = int(time.time() * 1000), str(uuid.uuid4())
+    for stated, category in ((now + 150, "Copies stated later"), (now - 150, "Copies stated earlier")):
+        payload = {**transaction(category=category), "transaction_id": tid, "transaction_date": format_event_time(stated)}
+        producer.produce(topic, key=tid.encode(), value=json.dumps(payload).encode())
+    assert producer.flush(30) == 0
 
 
 def test_hostile_records_in_the_topic_never_stop_the_job_and_are_counted_alike(stack, capsys):
     jid, exceptions = job_exceptions(stack)
     records = hostile_records()
     produce(stack, records)
+    produce_copies_out_of_order(stack)
     report = assert_exact(stack, capsys)
     assert report["topic"]["rejected"] >= 9 + 14 + 7
     assert report["sinks"]["rejected_summary"]["matched"] >= 1
