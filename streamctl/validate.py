@@ -15,29 +15,16 @@ in the topic) it is INCONCLUSIVE, with the reason and what to do.
 
 from __future__ import annotations
 
-import json
 import time
-import uuid
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, Callable, Protocol, Sequence, TypeVar
 
-import orjson
-
 from streamctl.endpoints import Endpoints
 from streamctl.errors import ServiceUnavailable
-from streamctl.kafka_access import KafkaAccess
 from streamctl.pipeline.contract import format_event_time, parse_event_time
-from streamctl.pipeline.windows import (
-    ExpectedWindows,
-    WindowFigures,
-    WindowKey,
-    as_job_reads,
-    counted_copy,
-    event_time_ms,
-    topic_position,
-    window_start,
-)
+from streamctl.pipeline.windows import WindowFigures, WindowKey
+from streamctl.topic_scan import TopicScanner
 from streamctl.waits import http_ok
 
 CENT = Decimal("0.01")
@@ -47,27 +34,6 @@ class SinkRow(Protocol):
 
 K = TypeVar("K")
 R = TypeVar("R", bound=SinkRow)
-
-
-def decode_record(raw: bytes | None) -> Any:
-    """A record's value as the job's JSON format reads it, or None when it reads no row.
-
-    orjson first (fast); where it refuses, the stdlib decoder, which like Flink's parser takes
-    escaped unpaired surrogates; neither takes NaN or invalid UTF-8."""
-    if not raw:
-        return None
-    try:
-        return orjson.loads(raw)
-    except orjson.JSONDecodeError:
-        pass
-    try:
-        return json.loads(raw.decode("utf-8"), parse_constant=_no_constants)
-    except (UnicodeDecodeError, ValueError):
-        return None
-
-
-def _no_constants(name: str) -> Any:
-    raise ValueError(f"{name} is not JSON")
 
 
 @dataclass(frozen=True)
@@ -97,119 +63,6 @@ class SetAsideRow:
 
     def to_json(self) -> dict[str, Any]:
         return {"rejected_count": self.rejected_count, "duplicate_count": self.duplicate_count}
-
-
-@dataclass
-class TopicScanner:
-    """Reads the topic incrementally: each advance() reads up to the current end offsets.
-
-    librdkafka (confluent-kafka) reads here: kafka-python scanned 8,500 records/s, which would
-    make a million-record topic take two minutes.
-    """
-
-    kafka: KafkaAccess
-    topic: str
-    window_ms: int
-    tolerance_ms: int
-    horizon_ms: int
-    rejects: dict[int, int] = field(default_factory=dict)  # window start -> records the job cannot count
-    records: int = 0
-    heartbeats: int = 0
-    transactions: int = 0
-    newest_heartbeat_ms: int | None = None
-    partition_high_ms: dict[int, int] = field(default_factory=dict)
-
-    def __post_init__(self) -> None:
-        from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaException, TopicPartition
-
-        self.windows = ExpectedWindows(self.window_ms, self.horizon_ms)
-        self._consumer = Consumer({
-            **self.kafka.librdkafka(), "group.id": f"streamctl-validate-{uuid.uuid4().hex}",
-            "enable.auto.commit": False, "enable.auto.offset.store": False, "log_level": 3,
-            "fetch.max.bytes": 64 * 1024 * 1024, "max.partition.fetch.bytes": 16 * 1024 * 1024,
-            "queued.max.messages.kbytes": 256 * 1024,
-        })
-        try:
-            topic = self._consumer.list_topics(self.topic, timeout=5).topics.get(self.topic)
-        except KafkaException as exc:
-            self._consumer.close()
-            raise ServiceUnavailable(f"Kafka is unreachable at {self.kafka.bootstrap} ({exc.args[0].str()})",
-                                     hint="start the stack with `streamctl up`") from None
-        if topic is None or topic.error is not None or not topic.partitions:
-            self._consumer.close()
-            raise ServiceUnavailable(f"topic {self.topic!r} does not exist", hint="run `streamctl up` first")
-        self.partitions = sorted(topic.partitions)
-        self._next = {p: 0 for p in self.partitions}  # next offset to read per partition
-        self._TopicPartition = TopicPartition
-        self._consumer.assign([TopicPartition(self.topic, p, OFFSET_BEGINNING) for p in self.partitions])
-
-    @property
-    def expected(self):
-        return self.windows.figures
-
-    def advance(self) -> None:
-        end = {}
-        for p in self.partitions:
-            low, high = self._consumer.get_watermark_offsets(self._TopicPartition(self.topic, p), timeout=10)
-            end[p] = high
-            self._next[p] = max(self._next[p], low)
-        add = self._add
-        idle_polls = 0
-        while any(self._next[p] < end[p] for p in self.partitions):
-            messages = self._consumer.consume(num_messages=20000, timeout=1.0)
-            if not messages:
-                idle_polls += 1
-                if idle_polls > 30:
-                    raise ServiceUnavailable(f"Kafka stopped delivering {self.topic} before its end offsets",
-                                             hint="check `streamctl status`")
-                continue
-            idle_polls = 0
-            for message in messages:
-                if message.error() is not None:
-                    continue
-                p, offset = message.partition(), message.offset()
-                if p is None or offset is None or offset >= end[p]:
-                    continue
-                self._next[p] = offset + 1
-                add(p, offset, message.value(), message.timestamp()[1])
-
-    def _add(self, partition: int, offset: int, raw: bytes | None, appended_ms: int) -> None:
-        self.records += 1
-        value = decode_record(raw)
-        readable = isinstance(value, dict)
-        ts = event_time_ms(value, appended_ms, self.tolerance_ms) if readable else appended_ms
-        if ts > self.partition_high_ms.get(partition, -1):
-            self.partition_high_ms[partition] = ts
-        job = as_job_reads(value, raw) if readable else None
-        if job is not None and job.heartbeat:
-            self.heartbeats += 1
-            if self.newest_heartbeat_ms is None or appended_ms > self.newest_heartbeat_ms:
-                self.newest_heartbeat_ms = appended_ms
-            return
-        counted = counted_copy(job, ts, topic_position(partition, offset), self.window_ms) if job else None
-        if counted is None:
-            start = window_start(ts, self.window_ms)
-            self.rejects[start] = self.rejects.get(start, 0) + 1
-            return
-        self.transactions += 1
-        self.windows.add(*counted)
-
-    def set_aside(self) -> dict[int, SetAsideRow]:
-        """What rejected_summary must hold: per window, rejects and dropped retries."""
-        duplicates = self.windows.duplicates
-        return {start: SetAsideRow(self.rejects.get(start, 0), duplicates.get(start, 0))
-                for start in self.rejects.keys() | duplicates.keys()}
-
-    def silent_partitions(self) -> list[int]:
-        return [p for p in self.partitions if p not in self.partition_high_ms]
-
-    def watermark_ms(self, delay_ms: int) -> int | None:
-        if self.silent_partitions():
-            return None  # a partition with no record yet holds the job's watermark back
-        return min(self.partition_high_ms.values()) - delay_ms
-
-    def close(self) -> None:
-        self._consumer.close()
 
 
 def read_postgres(endpoints: Endpoints) -> tuple[dict[WindowKey, Row], dict[int, SetAsideRow]]:
@@ -434,7 +287,7 @@ def validate(endpoints: Endpoints, plan: ValidationPlan, notes: list[str] | None
             postgres, set_aside = read_postgres(endpoints)
             elastic, doubled = read_elasticsearch(endpoints, plan.index)
             expected = {key: Row.expected(figures) for key, figures in scanner.expected.items()}
-            expected_set_aside = scanner.set_aside()
+            expected_set_aside = {start: SetAsideRow(*counts) for start, counts in scanner.set_aside().items()}
             sinks = [compare("postgres", expected, postgres, settled),
                      compare("elasticsearch", expected, elastic, settled, doubled=doubled),
                      compare("rejected_summary", expected_set_aside, set_aside, settled_start, window_start_json)]
@@ -451,7 +304,7 @@ def validate(endpoints: Endpoints, plan: ValidationPlan, notes: list[str] | None
         return Validation(
             topic={"topic": plan.topic, "records": scanner.records, "transactions": scanner.transactions,
                    "heartbeats": scanner.heartbeats, "rejected": sum(scanner.rejects.values()),
-                   "duplicates_dropped": scanner.windows.duplicates_dropped, "windows": len(scanner.expected),
+                   "duplicates_dropped": scanner.duplicates_dropped, "windows": len(scanner.expected),
                    "watermark": format_event_time(watermark) if watermark is not None else None},
             sinks=sinks,
             pending_windows=[{"window_start": format_event_time(s)} for s in pending],

@@ -11,7 +11,7 @@ from streamctl import lifecycle, provision
 from streamctl.bench.cpu import CpuWatch, service_processes
 from streamctl.config import Settings
 from streamctl.endpoints import Endpoints
-from streamctl.validate import TopicScanner
+from streamctl.topic_scan import TopicScanner, worker_count
 
 CATEGORIES = ("Electronics", "Books", "Clothing", "Home", "Toys")
 BRANDS = ("Samsung", "Apple", "Nike", "Sony", "Adidas")
@@ -92,18 +92,28 @@ def bench_validate(settings: Settings, records: int = 1_000_000) -> dict:
                 producer.poll(0.1)
     producer.flush(120)
     produced_s = time.monotonic() - started
-    try:
+    tolerance_ms = provision.event_time_tolerance_ms(settings.flink.watermark_delay_seconds)
+
+    def scan(workers: int | None) -> tuple[float, TopicScanner]:
         started = time.monotonic()
-        scanner = TopicScanner(endpoints.kafka, topic, window_ms,
-                               provision.event_time_tolerance_ms(settings.flink.watermark_delay_seconds),
-                               settings.flink.dedup_minutes * 60_000)
-        scanner.advance()
-        scan_s = time.monotonic() - started
-        scanner.close()
+        scanner = TopicScanner(endpoints.kafka, topic, window_ms, tolerance_ms, settings.flink.dedup_minutes * 60_000,
+                               workers)
+        try:
+            scanner.advance()
+        finally:
+            scanner.close()
         assert scanner.transactions == records, (scanner.transactions, records)
+        return time.monotonic() - started, scanner
+
+    try:
+        one_s, one = scan(1)  # the baseline: one process reads every partition
+        scan_s, scanner = scan(None)
+        assert scanner.expected == one.expected and scanner.set_aside() == one.set_aside()
     finally:
         admin = KafkaAdminClient(**endpoints.kafka.kafka_python())
         admin.delete_topics([topic])
         admin.close()
     return {"records": records, "windows": len(scanner.expected), "validate_scan_s": round(scan_s, 1),
-            "records_per_s": round(records / scan_s), "goal_s": 10, "setup_produce_s": round(produced_s, 1)}
+            "records_per_s": round(records / scan_s), "workers": worker_count(len(scanner.partitions)),
+            "one_process_scan_s": round(one_s, 1), "speedup_vs_one_process": round(one_s / scan_s, 2),
+            "goal_s": 10, "setup_produce_s": round(produced_s, 1)}

@@ -275,6 +275,15 @@ def topic_position(partition: int, offset: int) -> int:
 Copy = tuple[int, int, WindowKey, int, Decimal]
 
 
+def copy_order(copy: Copy) -> tuple[int, int]:
+    return copy[0], copy[1]
+
+
+def first_positions(group: list[Copy], horizon_ms: int) -> set[int]:
+    """The topic positions of the copies that count in a group sorted by copy_order."""
+    return {c[1] for i, c in enumerate(group) if i == 0 or c[0] - group[i - 1][0] > horizon_ms}
+
+
 @dataclass
 class ExpectedWindows:
     """The figures the job must produce, with retries counted once.
@@ -294,18 +303,19 @@ class ExpectedWindows:
     def duplicates_dropped(self) -> int:
         return sum(self.duplicates.values())
 
-    def add(self, transaction_id: str, copy: Copy) -> None:
+    def add(self, transaction_id: str, copy: Copy) -> bool:
+        """Count one copy, re-deciding its id's group; True when it is the id's first copy."""
         held = self._copies.get(transaction_id)
         if held is None:
             self._copies[transaction_id] = copy
             self._count(copy, 1)
-            return
+            return True
         group = [held] if isinstance(held, tuple) else held
-        before = self._first_positions(group)
+        before = first_positions(group, self.horizon_ms)
         group.append(copy)
-        group.sort(key=lambda c: (c[0], c[1]))
+        group.sort(key=copy_order)
         self._copies[transaction_id] = group
-        after = self._first_positions(group)
+        after = first_positions(group, self.horizon_ms)
         for member in group:
             now = member[1] in after
             if member is not copy:
@@ -314,6 +324,21 @@ class ExpectedWindows:
                     continue
                 self._move(member, counted=was, delta=-1)
             self._move(member, counted=now, delta=1)
+        return False
+
+    def ids(self) -> Iterable[str]:
+        return self._copies.keys()
+
+    def group(self, transaction_id: str) -> list[Copy]:
+        """The copies of one id held here, in (event time, topic position) order."""
+        held = self._copies.get(transaction_id)
+        return [] if held is None else [held] if isinstance(held, tuple) else list(held)
+
+    def tally(self, group: list[Copy], delta: int) -> None:
+        """Add (delta 1) or take back (-1) the effect of a whole group of copies of one id, sorted."""
+        firsts = first_positions(group, self.horizon_ms)
+        for member in group:
+            self._move(member, counted=member[1] in firsts, delta=delta)
 
     def _move(self, copy: Copy, counted: bool, delta: int) -> None:
         """Add (delta 1) or take back (-1) one copy: to its window's figures, or to the duplicates."""
@@ -321,9 +346,6 @@ class ExpectedWindows:
             self._count(copy, delta)
         else:
             self._duplicate(copy, delta)
-
-    def _first_positions(self, group: list[Copy]) -> set[int]:
-        return {c[1] for i, c in enumerate(group) if i == 0 or c[0] - group[i - 1][0] > self.horizon_ms}
 
     def _duplicate(self, copy: Copy, delta: int) -> None:
         start = window_start(copy[0], self.size_ms)

@@ -211,16 +211,18 @@ def produce_copies_out_of_order(stack) -> None:
     """Two copies of one transaction straight to the topic, the one stated later first: the earliest
     counts, though it is appended second. They are stated 150 ms either side of the moment they are
     sent by a producer already connected, well inside the default tolerance (499 ms), so each keeps
-    its stated time; outside it both would take their append times and the first would count."""
+    its stated time; outside it both would take their append times and the first would count.
+    They go to partitions 0 and 1, as a writer that ignores the key might: validate's workers split
+    the partitions ([0, 2] and [1] on two cores), so they must decide on the two copies together."""
     from confluent_kafka import Producer
 
     topic = settings_of(stack).kafka.topic
     producer = Producer({"bootstrap.servers": f"127.0.0.1:{TEST_PORTS['kafka']}", "acks": "all"})
     producer.list_topics(topic, timeout=10)  # connected before the clock is read
     now, tid = int(time.time() * 1000), str(uuid.uuid4())
-    for stated, category in ((now + 150, "Copies stated later"), (now - 150, "Copies stated earlier")):
+    for partition, stated, category in ((0, now + 150, "Copies stated later"), (1, now - 150, "Copies stated earlier")):
         payload = {**transaction(category=category), "transaction_id": tid, "transaction_date": format_event_time(stated)}
-        producer.produce(topic, key=tid.encode(), value=json.dumps(payload).encode())
+        producer.produce(topic, key=tid.encode(), value=json.dumps(payload).encode(), partition=partition)
     assert producer.flush(30) == 0
 
 
