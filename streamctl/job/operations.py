@@ -20,7 +20,7 @@ from urllib.parse import urlsplit
 from streamctl.errors import JobStateError, ServiceUnavailable, StartupError, StreamctlError, UsageError
 from streamctl.job.placement import SAVEPOINTS_FILE, JobPlacement
 from streamctl.provision import JobConfig, JobState, find_job, latest_checkpoint
-from streamctl.runtimes.flink_job import JobSubmitter
+from streamctl.runtimes.flink_job import JobSubmitter, needs_submission
 from streamctl.runtimes.model import NO_PROGRESS, Progress
 from streamctl.waits import http_json
 
@@ -206,11 +206,11 @@ def ensure_running(p: JobPlacement, progress: Progress = NO_PROGRESS, restore: s
                              p.failure_details, p.failure_hint)
     source = None if fresh else (restore or restore_point(p))
     config = p.effective_config(**changes)
-    live = current(p)
-    submitting = live is None or live.state not in LIVE
+    job = current(p)
+    submitting = needs_submission(job)
     kept = rules_of_the_state(p, config, source) if source and submitting else {}
     config = dataclasses.replace(config, **kept)
-    job_id, detail = submitter.ensure_running(config, source, progress)
+    job_id, detail = submitter.ensure_running(config, source, progress, job)
     if submitting:
         _remember_rules(p, job_id, config)
     if kept:

@@ -21,6 +21,11 @@ from streamctl.runtimes.model import Progress
 FINISHED_STATES = ("FINISHED", "CANCELED", "FAILED")
 
 
+def needs_submission(job: provision.JobState | None) -> bool:
+    """No job of the stack's name on the cluster, or only one that ended."""
+    return job is None or job.state in FINISHED_STATES
+
+
 def tail_file(path: Path, lines: int) -> str:
     try:
         return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
@@ -37,12 +42,12 @@ class JobSubmitter:
         self.failure_details = failure_details
         self.failure_hint = failure_hint
 
-    def ensure_running(self, config: provision.JobConfig, restore: str | None, progress: Progress) -> tuple[str, str]:
-        """(job id, detail). Submits unless a job of that name is already live; `restore` is a
-        savepoint or checkpoint location as the cluster sees it."""
-        job = provision.find_job(self.rest_url, config.job_name)
+    def ensure_running(self, config: provision.JobConfig, restore: str | None, progress: Progress,
+                       job: provision.JobState | None) -> tuple[str, str]:
+        """(job id, detail). Submits when `job` (the job of that name, as just found) needs it;
+        `restore` is a savepoint or checkpoint location as the cluster sees it."""
         restored_from = ""
-        if job is None or job.state in FINISHED_STATES:
+        if job is None or needs_submission(job):
             restored_from = f"; restored from {restore.rstrip('/').rsplit('/', 1)[-1]}" if restore else ""
             progress.update("flink-job", "submitting", f"from {restore}" if restore else "fresh start")
             self.submit(config, restore)

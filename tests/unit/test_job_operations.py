@@ -132,7 +132,7 @@ class RecordingSubmitter:
     def __init__(self, *_):
         pass
 
-    def ensure_running(self, config, source, progress):
+    def ensure_running(self, config, source, progress, job):
         RecordingSubmitter.submitted.append((config, source))
         return "id", "RUNNING"
 
