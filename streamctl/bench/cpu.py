@@ -12,6 +12,7 @@ import os
 import time
 from collections import Counter
 from pathlib import Path
+from typing import NamedTuple
 
 from streamctl import lifecycle
 from streamctl.live import service as live_view
@@ -35,23 +36,25 @@ def service_processes(runtime) -> dict[str, list[int]]:
     return {name: group_pids(pid) or [pid] for name, pid in roots.items()}
 
 
-def _stat_fields(path: str) -> tuple[str, list[str]] | None:
-    """(name, the fields after it) of a /proc stat file; None when the process or thread is gone."""
+class TaskStat(NamedTuple):
+    name: str
+    ticks: int  # user + system
+    started: int  # ticks after boot
+
+
+def _task_stat(path: str) -> TaskStat | None:
+    """A /proc stat file read; None when the process or thread is gone (or the line is cut short)."""
     try:
         stat = Path(path).read_text()
-        return stat[stat.index("(") + 1:stat.rindex(")")], stat.rsplit(")", 1)[1].split()
-    except (OSError, ValueError):
+        fields = stat.rsplit(")", 1)[1].split()
+        return TaskStat(stat[stat.index("(") + 1:stat.rindex(")")], int(fields[11]) + int(fields[12]), int(fields[19]))
+    except (OSError, ValueError, IndexError):
         return None
 
 
 def process_ticks(pids: list[int]) -> int:
     """user + system ticks of the processes so far, threads that ended included."""
-    ticks = 0
-    for pid in pids:
-        stat = _stat_fields(f"/proc/{pid}/stat")
-        if stat is not None:
-            ticks += int(stat[1][11]) + int(stat[1][12])  # utime, stime
-    return ticks
+    return sum(stat.ticks for pid in pids if (stat := _task_stat(f"/proc/{pid}/stat")) is not None)
 
 
 def thread_ticks(pids: list[int]) -> dict[tuple[int, int, int], tuple[str, int]]:
@@ -64,10 +67,9 @@ def thread_ticks(pids: list[int]) -> dict[tuple[int, int, int], tuple[str, int]]
         except OSError:
             continue  # a process that ended meanwhile
         for tid in tids:
-            stat = _stat_fields(f"/proc/{pid}/task/{tid}/stat")
+            stat = _task_stat(f"/proc/{pid}/task/{tid}/stat")
             if stat is not None:
-                name, fields = stat
-                ticks[(pid, int(tid), int(fields[19]))] = (name, int(fields[11]) + int(fields[12]))
+                ticks[(pid, int(tid), stat.started)] = (stat.name, stat.ticks)
     return ticks
 
 

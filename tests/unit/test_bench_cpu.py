@@ -45,3 +45,15 @@ def test_a_thread_that_ended_during_the_watch_still_counts_for_its_service():
     service = cpu["by_service"]["service"]
     assert service["percent_of_one_core"] > 25, cpu
     assert sum(service["busiest_threads"].values()) < 10, cpu  # the live threads alone would miss it
+
+
+def test_a_stat_line_cut_short_reads_as_a_process_gone(tmp_path):
+    """A thread ending while its stat is read can leave a short line: no IndexError out of a benchmark."""
+    from streamctl.bench.cpu import _task_stat
+
+    full = "4242 (C2 Compiler Thr) S " + " ".join(str(n) for n in range(1, 50))
+    (tmp_path / "full").write_text(full)
+    (tmp_path / "cut").write_text(full[:40])
+    assert _task_stat(str(tmp_path / "full")) == ("C2 Compiler Thr", 11 + 12, 19)  # fields 14, 15 and 22 of proc(5)
+    assert _task_stat(str(tmp_path / "cut")) is None
+    assert _task_stat(str(tmp_path / "missing")) is None
