@@ -89,6 +89,12 @@ class CpuWatch:
         self.machine_before = machine_busy_ticks()
         self.started = time.monotonic()
 
+    def count_from_start(self, processes: dict[str, list[int]]) -> None:
+        """Watch processes that started after the watch did, with all the CPU they used so far (`up`
+        starts every service: what each used until it returned is what its start cost)."""
+        self.processes = processes
+        self.before = {name: (0, {}) for name in processes}
+
     def read(self, threads_per_service: int = 4) -> dict:
         seconds = time.monotonic() - self.started
         machine = machine_busy_ticks() - self.machine_before

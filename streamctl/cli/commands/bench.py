@@ -80,6 +80,8 @@ def startup(ctx: typer.Context, runs: int = typer.Option(1, help="How many down/
     settings = ctx.obj.settings()
     runtime = stack_runtime(settings)
     result = bench_startup(runtime, runs)
+    _print_cpu(f"CPU during the fastest up ({result['best_s']} s; the job's submission client ended before it"
+               " returned: outside the services)", result["up_cpu_profile"])
     result.update(bench_idle(runtime, settle_s=settle))
     _print_cpu(f"idle CPU, {settle} s after up, over {result['cpu_window_s']} s", result["idle_cpu_profile"])
     _write(settings, "startup", result)
