@@ -15,7 +15,7 @@ from streamctl.endpoints import Endpoints
 from streamctl.exit_codes import ExitCode
 from streamctl.load import LoadPlan, parse_duration
 from streamctl.runtimes.select import choose, runtime_for
-from streamctl.verdicts import check_stack, exit_code
+from streamctl.verdicts import check_stack, exit_code, validation_plan
 
 EXAMPLE_SQL = """SELECT window_start, category, sum(transaction_count) AS sales, sum(revenue) AS revenue
   FROM sales_summary GROUP BY 1, 2 ORDER BY 1 DESC, 3 DESC LIMIT 10;"""
@@ -38,7 +38,8 @@ def demo(
                     spawn_rate=settings.load.spawn_rate, duration_s=parse_duration(settings.load.duration))
     _, load_code = run_load_command(settings, plan, settings.load.max_failure_ratio)
     stdout.rule("3/3 validate")
-    wait_s = settings.flink.window_seconds + settings.flink.watermark_delay_seconds + 60
+    rules, _ = validation_plan(settings, 0)  # the job's, which a restored job may have kept from its state
+    wait_s = rules.window_seconds + rules.watermark_delay_seconds + 60
     stdout.print(f"waiting for the last window to close (up to {wait_s} s), then comparing both sinks with the topic")
     validation = check_stack(settings, wait_s)
     render(validation)
