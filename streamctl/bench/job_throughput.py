@@ -9,6 +9,7 @@ import uuid
 from datetime import datetime, timezone
 
 from streamctl import provision
+from streamctl.bench.cpu import CpuWatch, service_processes
 from streamctl.bench.suite import BRANDS, CATEGORIES, PAYMENTS
 from streamctl.job import operations
 from streamctl.job.sinks import erase_windows, wait_until_indexed
@@ -92,13 +93,15 @@ def bench_job(runtime, records: int = 1_000_000, timeout_s: float = 1800) -> dic
         return erase_windows(endpoints, settings.elasticsearch.index, emit_from)
 
     started = time.monotonic()
+    watch = CpuWatch(service_processes(runtime))  # the replayed job's threads start meanwhile: counted from 0
     operations.replay(placement, keep, from_ms, erase, lambda: retained_from_ms(endpoints.kafka, settings.kafka.topic))
     running_s = time.monotonic() - started
-    counted, caught_up_s = (0, 0), None
+    counted, caught_up_s, cpu = (0, 0), None, None
     delay_ms = settings.flink.watermark_delay_seconds * 1000
     while time.monotonic() - started < timeout_s:
         if caught_up_s is None and _input_watermark_ms(placement.rest_url, placement.job_name) >= written_by_ms - delay_ms:
             caught_up_s = time.monotonic() - started  # every record written has been through the operators
+            cpu = watch.read()
         counted = _counted(runtime, from_ms)
         if min(counted) >= records:
             break
@@ -113,4 +116,5 @@ def bench_job(runtime, records: int = 1_000_000, timeout_s: float = 1800) -> dic
             "caught_up_s": round(caught_up_s, 1) if caught_up_s else None,
             "records_read_per_s_until_caught_up": round(read / max((caught_up_s or exact_s) - running_s, 0.001)),
             "window_close_bound_s": settings.flink.window_seconds + settings.flink.watermark_delay_seconds,
-            "parallelism": placement.effective_config().parallelism, "goal_records_per_s": 50_000}
+            "parallelism": placement.effective_config().parallelism, "goal_records_per_s": 50_000,
+            "cpu_until_caught_up": cpu or watch.read()}

@@ -111,5 +111,7 @@ def job_throughput(ctx: typer.Context, records: int = typer.Option(1_000_000, he
     """Stop the job, write N transactions, replay from their window; time until both sinks hold them all."""
     settings = ctx.obj.settings()
     stdout.print(f"stopping the job, writing {records:,} transactions, replaying from their window", highlight=False)
-    _write(settings, "job", bench_job(stack_runtime(settings), records))
+    result = bench_job(stack_runtime(settings), records)
+    _print_cpu("CPU from the replay's submission until the job had read every record", result["cpu_until_caught_up"])
+    _write(settings, "job", result)
     return ExitCode.OK
