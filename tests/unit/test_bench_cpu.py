@@ -57,3 +57,16 @@ def test_a_stat_line_cut_short_reads_as_a_process_gone(tmp_path):
     assert _task_stat(str(tmp_path / "full")) == ("C2 Compiler Thr", 11 + 12, 19)  # fields 14, 15 and 22 of proc(5)
     assert _task_stat(str(tmp_path / "cut")) is None
     assert _task_stat(str(tmp_path / "missing")) is None
+
+
+def test_a_process_started_after_the_watch_counts_all_its_cpu():
+    """`bench startup` watches services `up` starts: what each used before the watch knew it counts."""
+    watch = CpuWatch({})
+    burner = subprocess.Popen([sys.executable, "-c", BURN.format(s=1.5)])
+    try:
+        time.sleep(1.2)  # the burner ran all this time, unknown to the watch
+        watch.count_from_start({"burner": [burner.pid]})
+        cpu = watch.read()
+    finally:
+        burner.kill()
+    assert cpu["by_service"]["burner"]["percent_of_one_core"] > 30, cpu
