@@ -17,9 +17,11 @@ from __future__ import annotations
 import json
 import os
 import random
+import signal
 import socket
 import subprocess
 import sys
+import time
 import traceback
 import uuid
 from array import array
@@ -46,6 +48,7 @@ from streamctl.pipeline.windows import (
 
 MAX_WORKERS = 8
 WORKER_TIMEOUT_S = 600  # one advance of one worker; Kafka stalls end it sooner (IDLE_POLLS)
+STOP_WAIT_S = 2  # for all the workers to end once closed (an idle one ends at once); then they are killed
 IDLE_POLLS = 30  # one-second polls without a record before the end offsets: Kafka stopped delivering
 
 
@@ -213,7 +216,8 @@ class PartitionReader:
 
 def serve(fd: int) -> None:
     """A worker process: reads its spec, then answers the parent's requests until it says close or
-    goes away."""
+    goes away. Ctrl-C is the parent's to handle: it closes the connection and stops the workers."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     conn = Connection(fd)
     reader = None
     try:
@@ -229,15 +233,22 @@ def serve(fd: int) -> None:
                 conn.send(("unavailable", (error.message, error.hint)))
             else:
                 conn.send(("ok", answer))
-    except EOFError:
-        pass
+    except (EOFError, BrokenPipeError, ConnectionResetError):
+        pass  # the parent went away or stopped listening: nobody waits for an answer
     except ServiceUnavailable as error:
-        conn.send(("unavailable", (error.message, error.hint)))
+        _last_word(conn, ("unavailable", (error.message, error.hint)))
     except BaseException:  # noqa: BLE001 - a bug: the parent shows it instead of waiting for an answer
-        conn.send(("crashed", traceback.format_exc()))
+        _last_word(conn, ("crashed", traceback.format_exc()))
     finally:
         if reader is not None:
             reader.close()
+
+
+def _last_word(conn: Connection, message: tuple) -> None:
+    try:
+        conn.send(message)
+    except OSError:
+        pass
 
 
 class _InProcess:
@@ -256,21 +267,34 @@ class _InProcess:
     def close(self) -> None:
         self._reader.close()
 
+    def wait(self, deadline: float) -> None:
+        pass
+
 
 class _Worker:
     """A reader in a process of its own: a fresh interpreter (not a fork of a caller that may run
     threads, and no re-import of the caller's main module), spoken to over a socket pair."""
 
     def __init__(self, spec: ScanSpec, hash_seed: int) -> None:
-        ours, theirs = socket.socketpair()
         self.name = f"validate worker for partition(s) {', '.join(map(str, spec.partitions))}"
-        self._process = subprocess.Popen(
-            [sys.executable, "-c", f"from streamctl.topic_scan import serve; serve({theirs.fileno()})"],
-            pass_fds=[theirs.fileno()], stdin=subprocess.DEVNULL,
-            env={**os.environ, "PYTHONHASHSEED": str(hash_seed)})  # one salt: the same fingerprints
-        theirs.close()
+        ours, theirs = socket.socketpair()
+        with theirs:
+            try:
+                # -P: import streamctl as the caller did, not from a streamctl/ in the working directory
+                self._process = subprocess.Popen(
+                    [sys.executable, "-P", "-c", f"from streamctl.topic_scan import serve; serve({theirs.fileno()})"],
+                    pass_fds=[theirs.fileno()], stdin=subprocess.DEVNULL,
+                    env={**os.environ, "PYTHONHASHSEED": str(hash_seed)})  # one salt: the same fingerprints
+            except BaseException:
+                ours.close()
+                raise
         self._conn = Connection(ours.detach())
-        self._conn.send(spec)  # its first answer says the consumer is assigned
+        try:
+            self._conn.send(spec)  # its first answer says the consumer is assigned
+        except BaseException:
+            self.close()
+            self.wait(time.monotonic())
+            raise
 
     def request(self, name: str, argument: Any = None) -> None:
         self._conn.send((name, argument))
@@ -290,20 +314,32 @@ class _Worker:
         return payload
 
     def close(self) -> None:
+        """Ask the worker to stop, and close this end at once: a worker still sending an answer
+        nobody will read (the first one holds every id's fingerprint) gets a broken pipe and ends."""
         try:
             self._conn.send(("close", None))
         except OSError:
             pass
+        self._conn.close()
+
+    def wait(self, deadline: float) -> None:
+        """Wait for the worker to end until `deadline` (monotonic), then kill it: one still reading
+        its partitions finds out only when it answers."""
         try:
-            self._process.wait(10)
+            self._process.wait(max(0.0, deadline - time.monotonic()))
         except subprocess.TimeoutExpired:
             self._process.kill()
             self._process.wait()
-        self._conn.close()
 
 
 def worker_count(partitions: int, cores: int | None = None) -> int:
-    return max(1, min(partitions, cores or os.cpu_count() or 1, MAX_WORKERS))
+    return max(1, min(partitions, cores or _usable_cores(), MAX_WORKERS))
+
+
+def _usable_cores() -> int:
+    """The cores this process may run on (a container's CPU set), not the machine's."""
+    affinity = getattr(os, "sched_getaffinity", None)
+    return len(affinity(0)) if affinity is not None else os.cpu_count() or 1
 
 
 class TallyMerge:
@@ -420,6 +456,9 @@ class TopicScanner(TallyMerge):
     def close(self) -> None:
         for worker in self._workers:
             worker.close()
+        deadline = time.monotonic() + STOP_WAIT_S
+        for worker in self._workers:
+            worker.wait(deadline)
         self._workers = []
 
 

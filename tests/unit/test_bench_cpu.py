@@ -69,4 +69,5 @@ def test_a_process_started_after_the_watch_counts_all_its_cpu():
         cpu = watch.read()
     finally:
         burner.kill()
+        burner.wait()
     assert cpu["by_service"]["burner"]["percent_of_one_core"] > 30, cpu
