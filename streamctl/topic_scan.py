@@ -428,6 +428,7 @@ class TopicScanner(TallyMerge):
         self.topic = topic
         super().__init__(window_ms, horizon_ms, _partitions(kafka, topic))
         count = workers or worker_count(len(self.partitions))
+        self.workers = count
         hash_seed = random.randint(1, 2**32 - 1)
         self._workers: list[_InProcess | _Worker] = []
         try:

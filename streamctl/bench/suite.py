@@ -11,7 +11,7 @@ from streamctl import lifecycle, provision
 from streamctl.bench.cpu import CpuWatch, service_processes
 from streamctl.config import Settings
 from streamctl.endpoints import Endpoints
-from streamctl.topic_scan import TopicScanner, worker_count
+from streamctl.topic_scan import TopicScanner
 
 CATEGORIES = ("Electronics", "Books", "Clothing", "Home", "Toys")
 BRANDS = ("Samsung", "Apple", "Nike", "Sony", "Adidas")
@@ -118,6 +118,6 @@ def bench_validate(settings: Settings, records: int = 1_000_000) -> dict:
         admin.delete_topics([topic])
         admin.close()
     return {"records": records, "windows": len(scanner.expected), "validate_scan_s": round(scan_s, 1),
-            "records_per_s": round(records / scan_s), "workers": worker_count(len(scanner.partitions)),
+            "records_per_s": round(records / scan_s), "workers": scanner.workers,
             "one_process_scan_s": round(one_s, 1), "speedup_vs_one_process": round(one_s / scan_s, 2),
             "goal_s": 10, "setup_produce_s": round(produced_s, 1)}
