@@ -15,7 +15,7 @@ from streamctl.runtimes.local.supervisor import Supervisor
 from streamctl.waits import http_ok
 
 NAME = "live-view"
-READY_S = 20.0
+READY_S = 60.0  # a ceiling: a live view that exits fails at once
 
 
 def _supervisor(settings: Settings) -> Supervisor:

@@ -19,6 +19,10 @@ from streamctl.runtimes.local.flink import FlinkCluster
 from streamctl.runtimes.model import Progress
 
 FINISHED_STATES = ("FINISHED", "CANCELED", "FAILED")
+# Ceilings, not expectations (a job that fails ends the wait at once): a loaded two-core machine
+# restoring RocksDB state took 40 s from submission to every task running.
+APPEAR_TIMEOUT_S = 120
+RUNNING_TIMEOUT_S = 180
 
 
 def needs_submission(job: provision.JobState | None) -> bool:
@@ -51,12 +55,12 @@ class JobSubmitter:
             restored_from = f"; restored from {restore.rstrip('/').rsplit('/', 1)[-1]}" if restore else ""
             progress.update("flink-job", "submitting", f"from {restore}" if restore else "fresh start")
             self.submit(config, restore)
-            deadline = time.monotonic() + 60
+            deadline = time.monotonic() + APPEAR_TIMEOUT_S
             while (job := provision.find_job(self.rest_url, config.job_name)) is None or job.state in ("FINISHED", "CANCELED"):
                 if time.monotonic() > deadline:
                     raise StartupError("the submitted job did not appear in Flink", hint=self.failure_hint)
                 time.sleep(0.5)
-        deadline = time.monotonic() + 90
+        deadline = time.monotonic() + RUNNING_TIMEOUT_S
         detail = ""
         while time.monotonic() < deadline:
             ok, detail = provision.job_fully_running(self.rest_url, job.job_id)

@@ -67,13 +67,19 @@ class LocalContext:
                 os.chown(os.path.join(root, name), self.run_as.uid, self.run_as.gid, follow_symlinks=False)
 
 
+# Start deadlines are ceilings for a service that hangs, not expectations: one that exits fails `up` at
+# once. The JVMs' are generous because two cores starting them all at once are slow (three Kafka nodes
+# took 62 s to be ready on such a machine, and a machine twice as slow would have failed a 90 s ceiling).
+JVM_START_TIMEOUT_S = 240.0
+
+
 class LocalService:
     """One service as a local process. Subclasses fill in prepare/launch/ready."""
 
     name: str = ""  # the role (services.ServiceSpec.runs_as); an instance's own name replaces it
     stop_signal: int = signal.SIGTERM
     stop_timeout_s: float = 30.0
-    start_timeout_s: float = 120.0
+    start_timeout_s: float = 120.0  # a ceiling for a service that hangs (JVM_START_TIMEOUT_S)
 
     def __init__(self, ctx: LocalContext, spec: ServiceSpec | None = None):
         self.ctx = ctx

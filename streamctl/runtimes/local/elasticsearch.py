@@ -10,7 +10,7 @@ from pathlib import Path
 from streamctl.artifacts.fetch import cached_file
 from streamctl.artifacts.lock import Role, read_lock
 from streamctl.paths import LOCK_FILE
-from streamctl.runtimes.local.base import Launch, LocalService
+from streamctl.runtimes.local.base import JVM_START_TIMEOUT_S, Launch, LocalService
 from streamctl.waits import Check, http_json
 
 UNPACKED_MARK = ".streamctl-unpacked"
@@ -44,7 +44,7 @@ C1_ONLY = "-XX:TieredStopAtLevel=1"
 
 class Elasticsearch(LocalService):
     name = "elasticsearch"
-    start_timeout_s = 120.0
+    start_timeout_s = JVM_START_TIMEOUT_S
 
     @property
     def url(self) -> str:

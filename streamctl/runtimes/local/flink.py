@@ -18,7 +18,7 @@ from streamctl.artifacts.fetch import cached_file
 from streamctl.artifacts.lock import Role, read_lock
 from streamctl.errors import PreflightError
 from streamctl.paths import LOCK_FILE
-from streamctl.runtimes.local.base import Launch, LocalService, fresh_dir
+from streamctl.runtimes.local.base import JVM_START_TIMEOUT_S, Launch, LocalService, fresh_dir
 from streamctl.waits import Check, http_json
 
 
@@ -152,7 +152,7 @@ class _FlinkProcess(LocalService):
     """A JobManager or TaskManager: the distribution's `<script> start-foreground` (exec's the JVM)."""
 
     script = ""
-    start_timeout_s = 90.0
+    start_timeout_s = JVM_START_TIMEOUT_S
 
     def __init__(self, ctx, spec=None):
         super().__init__(ctx, spec)

@@ -16,7 +16,7 @@ from streamctl.config import broker_ports
 from streamctl.endpoints import TLS_DIR
 from streamctl.errors import StartupError
 from streamctl.paths import LOCK_FILE
-from streamctl.runtimes.local.base import Launch, LocalService
+from streamctl.runtimes.local.base import JVM_START_TIMEOUT_S, Launch, LocalService
 from streamctl.runtimes.local.tls import TlsFiles, ensure_tls
 from streamctl.secrets import KAFKA_USER
 from streamctl.waits import Check, tcp_open
@@ -57,7 +57,7 @@ class Kafka(LocalService):
     cluster, node n listening on the first node's ports plus 10*(n-1)."""
 
     name = "kafka"
-    start_timeout_s = 90.0
+    start_timeout_s = JVM_START_TIMEOUT_S  # a node is ready once every node has registered
 
     @property
     def node_id(self) -> int:

@@ -46,7 +46,6 @@ def find_postgres_bin(setting: str = "") -> Path:
 class Postgres(LocalService):
     name = "postgres"
     stop_signal = signal.SIGINT  # "fast" shutdown: does not wait for the Flink sink's connections to close
-    start_timeout_s = 60.0
 
     @property
     def data_dir(self) -> Path:

@@ -12,7 +12,6 @@ from streamctl.waits import Check, http_json
 
 class Producer(LocalService):
     name = "producer"
-    start_timeout_s = 60.0
     stop_timeout_s = 15.0
 
     @property
@@ -57,7 +56,6 @@ class Producer(LocalService):
 
 class Indexer(LocalService):
     name = "indexer"
-    start_timeout_s = 60.0
     stop_timeout_s = 15.0
 
     @property
