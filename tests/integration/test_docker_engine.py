@@ -32,11 +32,12 @@ def sh(script: str) -> list[str]:
 
 def services(base: str, app_env: str = "1") -> dict:
     return {
-        # healthy only after 2 s: whatever waits for it must not start before then
+        # healthy only after 5 s: whatever waits for it must not start before then, and what only waits for
+        # it to run starts well within that, even on a slow engine (a container's start can take 1-3 s)
         "db": {"image": base, "init": True, "stop_grace_period": "1s",
-               "command": sh("sleep 2; touch /tmp/ready; exec sleep infinity"),
+               "command": sh("sleep 5; touch /tmp/ready; exec sleep infinity"),
                "volumes": ["data:/data"],
-               "healthcheck": {"test": ["CMD", "test", "-f", "/tmp/ready"], "interval": "500ms", "retries": 20}},
+               "healthcheck": {"test": ["CMD", "test", "-f", "/tmp/ready"], "interval": "500ms", "retries": 40}},
         "migrate": {"image": base, "command": sh("sleep 1; echo migrated > /data/done"), "volumes": ["data:/data"],
                     "depends_on": {"db": {"condition": "service_healthy"}}},
         "app": {"image": base, "init": True, "stop_grace_period": "1s", "command": sh("exec sleep infinity"),
@@ -60,7 +61,7 @@ def test_up_orders_waits_is_idempotent_recreates_on_change_and_down_removes_all(
 
         state = {s: engine.inspect(s)["State"] for s in project.services}
         db_healthy_at = min(when(log["End"]) for log in state["db"]["Health"]["Log"] if log["ExitCode"] == 0)
-        assert when(state["db"]["StartedAt"]) + 1.9 <= db_healthy_at
+        assert when(state["db"]["StartedAt"]) + 4.9 <= db_healthy_at
         assert when(state["migrate"]["StartedAt"]) >= db_healthy_at - 0.05, "migrate started before db was healthy"
         assert state["migrate"]["ExitCode"] == 0
         assert when(state["app"]["StartedAt"]) >= when(state["migrate"]["FinishedAt"]) - 0.05, \
