@@ -13,6 +13,7 @@ from kafka import KafkaProducer
 
 from streamctl import lifecycle
 from streamctl.exit_codes import ExitCode
+from streamctl.runtimes.local.flink import FlinkCluster
 from streamctl.runtimes.local.runtime import LocalRuntime
 from tests.integration.stackutil import (
     TEST_PORTS, Poster, assert_exact, cli, running_stack, settings_of, transaction, wait_for,
@@ -35,12 +36,17 @@ def api(stack):
 
 def test_kill_9_taskmanager_during_load_then_exact(stack, api, capsys):
     runtime = LocalRuntime(settings_of(stack))
+    flink = FlinkCluster(runtime.context())
+    before = flink.taskmanager_ids()
+    assert len(before) == 1
     with Poster(api) as poster:
         time.sleep(4)
         os.kill(runtime.supervisor.record("flink-taskmanager").pid, signal.SIGKILL)
         time.sleep(4)
     assert poster.statuses.get(201, 0) > 50
     assert cli(stack, "up") == ExitCode.OK  # brings the TaskManager back; the job restores its checkpoint
+    # Ready means the new TaskManager registered, not that the JobManager still lists the dead one.
+    assert flink.taskmanager_ids() - before, flink.taskmanager_ids()
     assert_exact(stack, capsys, "120s")
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import importlib.util
 import shutil
 import threading
+import uuid
 from pathlib import Path
 
 import yaml
@@ -140,6 +141,14 @@ class FlinkCluster:
         })
         return env
 
+    def taskmanager_ids(self) -> set[str]:
+        """The TaskManagers the JobManager lists now (a dead one stays until its heartbeat fails)."""
+        try:
+            status, body = http_json(f"{self.rest_url}/taskmanagers", 2)
+        except (OSError, ValueError):
+            return set()
+        return {tm.get("id") for tm in body.get("taskmanagers", [])} if status == 200 else set()
+
     def overview(self) -> dict | None:
         try:
             status, body = http_json(f"{self.rest_url}/overview", 2)
@@ -166,8 +175,11 @@ class _FlinkProcess(LocalService):
         if self.spec.instance:  # one of several TaskManagers: Flink's own log files apart
             env["FLINK_LOG_DIR"] = str(self.cluster.dir / "log" / self.name)
             Path(env["FLINK_LOG_DIR"]).mkdir(parents=True, exist_ok=True)
-        return Launch(("bash", str(self.cluster.home / "bin" / self.script), "start-foreground"),
-                      env, self.cluster.dir)
+        return Launch(("bash", str(self.cluster.home / "bin" / self.script), "start-foreground",
+                       *self.dynamic_properties()), env, self.cluster.dir)
+
+    def dynamic_properties(self) -> list[str]:
+        return []
 
 
 class FlinkJobManager(_FlinkProcess):
@@ -188,10 +200,24 @@ class FlinkTaskManager(_FlinkProcess):
     name = "flink-taskmanager"
     script = "taskmanager.sh"
 
+    @property
+    def _resource_id_file(self) -> Path:
+        return self.cluster.dir / f"{self.name}.resource-id"
+
+    def dynamic_properties(self) -> list[str]:
+        # An id of this launch's own: after a kill -9 the JobManager lists the dead TaskManager until its
+        # heartbeat fails, and counting TaskManagers would call the new one registered before it is.
+        resource_id = f"{self.name}-{uuid.uuid4().hex[:8]}"
+        self._resource_id_file.write_text(resource_id)
+        return [f"-Dtaskmanager.resource-id={resource_id}"]
+
     def ready(self) -> Check:
         overview = self.cluster.overview()
         if overview is None:
             return False, "JobManager not answering"
+        own_id = self._resource_id_file.read_text().strip() if self._resource_id_file.is_file() else None
+        if own_id is not None and own_id not in self.cluster.taskmanager_ids():
+            return False, f"{own_id} not registered with the JobManager yet"
         slots, registered = overview.get("slots-total", 0), overview.get("taskmanagers", 0)
         flink = self.ctx.settings.flink
         if registered >= flink.taskmanagers and slots >= flink.parallelism:
