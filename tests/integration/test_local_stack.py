@@ -559,6 +559,8 @@ def test_down_leaves_nothing_then_up_keeps_data_then_purge(stack):
     assert busy == []
 
     assert cli(stack, "up") == ExitCode.OK
+    # Flink keeps a TaskManager's working directory (32 MB) when a SIGTERM ends it; up removes the old one
+    assert len(list((settings.stack_dir / "flink" / "tmp").glob("tm_*"))) == 1
     with pg_connect(stack) as conn, conn.cursor() as cur:
         cur.execute("SELECT count(*) FROM sales_summary")
         assert cur.fetchone()[0] >= rows_before

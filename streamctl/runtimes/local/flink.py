@@ -207,6 +207,11 @@ class FlinkTaskManager(_FlinkProcess):
     def dynamic_properties(self) -> list[str]:
         # An id of this launch's own: after a kill -9 the JobManager lists the dead TaskManager until its
         # heartbeat fails, and counting TaskManagers would call the new one registered before it is.
+        # With an id set, Flink keeps the working directory tm_<id> (job jars, RocksDB's library) unless it
+        # ends with success, which a SIGTERM is not: the earlier launches' are removed here, where this
+        # TaskManager is not running.
+        for left in (self.cluster.dir / "tmp").glob(f"tm_{self.name}-*"):
+            shutil.rmtree(left, ignore_errors=True)
         resource_id = f"{self.name}-{uuid.uuid4().hex[:8]}"
         self._resource_id_file.write_text(resource_id)
         return [f"-Dtaskmanager.resource-id={resource_id}"]
