@@ -126,6 +126,12 @@ def install_index_template(es: ElasticsearchAccess, index: str) -> None:
             raise StartupError(f"creating index {index} failed ({status})", details=str(body)[:1000])
 
 
+# The layout of the job's keyed state. A job restores only state of its own layout: 1 was the SQL OVER
+# window that decided retries; 2 is RetryRule (stack/flink/java). Raise it with any change to the job's
+# operators that a savepoint cannot carry over.
+JOB_STATE_FORMAT = 2
+
+
 @dataclass(frozen=True)
 class JobConfig:
     """What the job needs to know; written as job.json next to the submission."""
@@ -147,6 +153,7 @@ class JobConfig:
     pipeline_jars: tuple[str, ...] = ()  # file: URIs the client ships with the job (a cluster without connectors)
     read_from_ms: int | None = None  # a replay: read the topic from this append time (None: from the start)
     emit_from_ms: int = 0  # a replay: write only windows starting at or after this
+    state_format: int = JOB_STATE_FORMAT  # recorded in job.json: what state this job's savepoints hold
 
     @classmethod
     def of(cls, settings, kafka: KafkaAccess, postgres: PostgresAccess) -> "JobConfig":

@@ -1,8 +1,10 @@
-"""The streamctl aggregation job (PyFlink 1.20, Table API / SQL, no Python UDFs).
+"""The streamctl aggregation job (PyFlink 1.20, Table API / SQL and one Java operator, no Python UDFs).
 
 Submit it to any Flink 1.20 session cluster that has the Kafka and JDBC connectors on its classpath:
 
     flink run -m HOST:8081 -d -py job.py -- --config job.json
+
+with the operator's jar (streamctl/artifacts/job_jar.py compiles it) among job.json's pipeline_jars.
 
 job.json names the Kafka bootstrap servers and topics, the JDBC URL and credentials, the window size,
 the watermark delay, the event-time tolerance and the retry horizon (streamctl writes it; see
@@ -24,8 +26,8 @@ What it does (streamctl/pipeline/windows.py mirrors every rule for `validate`):
     -> retries counted once: of the copies of one transaction_id, a copy counts only when no other
        copy has an event time in the `dedup_minutes` before it (nor the same time at an earlier
        place in the topic); the others are counted per window as duplicates in rejected_summary.
-       An event-time OVER window keyed by transaction_id decides; the watermark clears its state
-       1.5 horizons after a key's last copy.
+       A Java operator keyed by transaction_id decides (stack/flink/java, RetryRule): one state value
+       and one event-time timer per id, which clears it one horizon after the id's last copy.
     -> TUMBLE(event_time, window) GROUP BY category, brand, payment method, currency
     -> PostgreSQL sales_summary (JDBC upsert on the window key)
     -> Kafka sales-aggregated (upsert, keyed by the window key), which the indexer puts into
@@ -39,12 +41,11 @@ from __future__ import annotations
 
 import argparse
 import datetime
-import hashlib
 import json
-import os
-from pathlib import Path
 
-from pyflink.table import EnvironmentSettings, TableEnvironment
+from pyflink.datastream import StreamExecutionEnvironment
+from pyflink.java_gateway import get_gateway
+from pyflink.table import DataTypes, EnvironmentSettings, Schema, StreamTableEnvironment
 
 
 # The columns both sinks receive: one row per window and (category, brand, payment method, currency).
@@ -91,7 +92,7 @@ COUNTABLE = " AND ".join([
 ])
 
 
-def build(t_env: TableEnvironment, cfg: dict) -> list[str]:
+def build(t_env: StreamTableEnvironment, cfg: dict) -> list[str]:
     window = f"INTERVAL '{int(cfg['window_seconds'])}' SECOND"
     delay = f"INTERVAL '{int(cfg['watermark_delay_seconds'])}' SECOND"
     tolerance = f"INTERVAL '{int(cfg['event_time_tolerance_ms']) / 1000:.3f}' SECOND"
@@ -210,97 +211,58 @@ def build(t_env: TableEnvironment, cfg: dict) -> list[str]:
         CREATE TEMPORARY VIEW unreadable AS
         SELECT event_time FROM transactions_raw WHERE payload IS NULL OR payload IS NOT JSON OBJECT""")
 
-    # A copy is first when no other copy of its id lies in the horizon before it: neither at an
-    # earlier event time nor at the same time earlier in the topic (topic_position: offset, partition).
-    t_env.execute_sql(f"""
-        CREATE TEMPORARY VIEW copies AS
-        SELECT *,
-               (MIN(event_time) OVER copy_horizon = event_time
-                AND MIN(topic_position) OVER copy_horizon = topic_position) AS is_first
-        FROM countable
-        WINDOW copy_horizon AS (PARTITION BY transaction_id ORDER BY event_time
-                                RANGE BETWEEN {horizon} PRECEDING AND CURRENT ROW)""")
+    # Retries: a copy counts when no other copy of its id lies in the horizon before it, neither at an
+    # earlier event time nor at the same time earlier in the topic. A Java operator (stack/flink/java,
+    # RetryRule) decides each copy as it arrives with one keyed state value and one timer per id, and
+    # emits signed deltas: counted +1, or duplicate +1, and when a copy arriving out of order changes an
+    # earlier decision, that copy's correction. The windows sum the deltas.
+    countable = t_env.sql_query("""
+        SELECT transaction_id, category, brand, payment_method, currency, product_quantity,
+               CAST(total_amount AS STRING) AS amount, topic_position, event_time
+        FROM countable""")
+    decided = get_gateway().jvm.streamctl.job.RetryRule.decide(
+        t_env._j_tenv.toDataStream(countable._j_table), int(cfg['dedup_minutes']) * 60_000)
+    t_env._j_tenv.createTemporaryView("decided", decided, Schema.new_builder()
+                                      .column("category", DataTypes.STRING())
+                                      .column("brand", DataTypes.STRING())
+                                      .column("payment_method", DataTypes.STRING())
+                                      .column("currency", DataTypes.STRING())
+                                      .column("product_quantity", DataTypes.INT())
+                                      .column("amount", DataTypes.STRING())
+                                      .column("counted", DataTypes.BIGINT())
+                                      .column("duplicate", DataTypes.BIGINT())
+                                      .column("event_time", DataTypes.TIMESTAMP(3))
+                                      .watermark("event_time", "SOURCE_WATERMARK()")
+                                      .build()._j_schema)
 
-    t_env.execute_sql("CREATE TEMPORARY VIEW first_copies AS SELECT * FROM copies WHERE is_first")
-
+    # The deltas of one group sum to its counted copies; a group whose deltas cancel out held none.
     t_env.execute_sql(f"""
         CREATE TEMPORARY VIEW windowed AS
         SELECT window_start, window_end, category, brand, payment_method, currency,
-               COUNT(*) AS transaction_count,
-               SUM(CAST(product_quantity AS BIGINT)) AS items_sold,
-               SUM(total_amount) AS revenue,
-               CAST(SUM(total_amount) / COUNT(*) AS DECIMAL(14, 2)) AS avg_ticket
-        FROM TABLE(TUMBLE(TABLE first_copies, DESCRIPTOR(event_time), {window}))
-        GROUP BY window_start, window_end, category, brand, payment_method, currency""")
+               SUM(counted) AS transaction_count,
+               SUM(CAST(product_quantity AS BIGINT) * counted) AS items_sold,
+               SUM(CAST(amount AS DECIMAL(14, 2)) * counted) AS revenue,
+               CAST(SUM(CAST(amount AS DECIMAL(14, 2)) * counted) / NULLIF(SUM(counted), 0) AS DECIMAL(14, 2))
+                   AS avg_ticket
+        FROM TABLE(TUMBLE(TABLE decided, DESCRIPTOR(event_time), {window}))
+        GROUP BY window_start, window_end, category, brand, payment_method, currency
+        HAVING SUM(counted) > 0""")
 
     t_env.execute_sql("""
         CREATE TEMPORARY VIEW set_aside AS
-        SELECT event_time, 1 AS rejected, 0 AS duplicate FROM rejected
-        UNION ALL SELECT event_time, 1 AS rejected, 0 AS duplicate FROM unreadable
-        UNION ALL SELECT event_time, 0 AS rejected, 1 AS duplicate FROM copies WHERE NOT is_first""")
+        SELECT event_time, CAST(1 AS BIGINT) AS rejected, CAST(0 AS BIGINT) AS duplicate FROM rejected
+        UNION ALL SELECT event_time, CAST(1 AS BIGINT) AS rejected, CAST(0 AS BIGINT) AS duplicate FROM unreadable
+        UNION ALL SELECT event_time, CAST(0 AS BIGINT) AS rejected, duplicate FROM decided WHERE duplicate <> 0""")
 
     t_env.execute_sql(f"CREATE TEMPORARY VIEW emitted AS SELECT * FROM windowed WHERE window_start >= {emit_from}")
     return ["INSERT INTO sales_summary_pg SELECT * FROM emitted",
             "INSERT INTO sales_aggregated_kafka SELECT * FROM emitted",
             f"""
         INSERT INTO rejected_summary_pg
-        SELECT window_start, window_end, CAST(SUM(rejected) AS BIGINT), CAST(SUM(duplicate) AS BIGINT)
+        SELECT window_start, window_end, SUM(rejected), SUM(duplicate)
         FROM TABLE(TUMBLE(TABLE set_aside, DESCRIPTOR(event_time), {window}))
         GROUP BY window_start, window_end
-        HAVING window_start >= {emit_from}"""]
-
-
-# -- the compiled plan: planning once per job.py and job.json ------------------------------------------
-# Planning the SQL above takes the client 3 s on an idle machine and over 10 s while `up` starts
-# everything else; executing a compiled plan skips it. A plan is named by the hash of this file, the
-# job's configuration and the Flink version, so any change to them plans again. It holds the
-# database password, like job.json: mode 0600. Operator ids stay the ones Flink derives from the
-# topology (table.exec.uid.generation DISABLED), so a job run from a plan and one planned afresh
-# restore each other's savepoints.
-PLANS_KEPT = 5
-
-
-def plan_path(plans: Path, cfg: dict) -> Path:
-    from pyflink.version import __version__
-
-    digest = hashlib.sha256(Path(__file__).read_bytes())
-    digest.update(json.dumps(cfg, sort_keys=True).encode())
-    digest.update(__version__.encode())
-    return plans / f"{digest.hexdigest()[:32]}.json"
-
-
-def submit(t_env: TableEnvironment, cfg: dict, plans: Path) -> None:
-    """Submit the job (detached under `flink run -d`: returns once it is submitted), from its compiled
-    plan when there is one, compiling it first otherwise."""
-    plan = plan_path(plans, cfg)
-    if plan.is_file():
-        try:
-            compiled = load_plan(t_env, plan)
-        except Exception as error:  # noqa: BLE001 - an unreadable plan: plan again below
-            print(f"the compiled plan {plan} could not be read ({error}); planning again", flush=True)
-            plan.unlink(missing_ok=True)
-        else:
-            compiled.execute()  # outside the try: a failed submission must not be submitted twice
-            return
-    inserts = build(t_env, cfg)
-    plans.mkdir(mode=0o700, parents=True, exist_ok=True)
-    partial = plan.with_suffix(".partial")
-    partial.unlink(missing_ok=True)
-    t_env.execute_sql(f"COMPILE PLAN {sql_string(str(partial))} FOR STATEMENT SET BEGIN "
-                      + "; ".join(inserts) + "; END")
-    partial.chmod(0o600)
-    os.replace(partial, plan)
-    for old in sorted(plans.glob("*.json"), key=lambda p: p.stat().st_mtime)[:-PLANS_KEPT]:
-        old.unlink(missing_ok=True)
-    load_plan(t_env, plan).execute()
-
-
-def load_plan(t_env: TableEnvironment, plan: Path):
-    """The compiled plan, read and restored (PyFlink has no wrapper for loadPlan: the Java API)."""
-    from pyflink.java_gateway import get_gateway
-
-    reference = get_gateway().jvm.org.apache.flink.table.api.PlanReference.fromFile(str(plan))
-    return t_env._j_tenv.loadPlan(reference)
+        HAVING window_start >= {emit_from} AND (SUM(rejected) > 0 OR SUM(duplicate) > 0)"""]
 
 
 def main() -> None:
@@ -310,12 +272,16 @@ def main() -> None:
     with open(args.config) as f:
         cfg = json.load(f)
 
-    t_env = TableEnvironment.create(EnvironmentSettings.in_streaming_mode())
+    t_env = StreamTableEnvironment.create(StreamExecutionEnvironment.get_execution_environment(),
+                                          EnvironmentSettings.in_streaming_mode())
     conf = t_env.get_config()
     conf.set("pipeline.name", cfg.get("job_name", "streamctl-sales-aggregation"))
     conf.set("table.local-time-zone", "UTC")
-    conf.set("table.exec.uid.generation", "DISABLED")  # see submit(): plans keep the derived operator ids
-    if cfg.get("pipeline_jars"):  # a session cluster whose lib/ lacks the connectors: ship them with the job
+    # Operator ids derived from the topology, as before: the SQL operators keep the ids savepoints hold.
+    conf.set("table.exec.uid.generation", "DISABLED")
+    # The job's own operator (RetryRule), and the connectors where the cluster's lib/ lacks them: shipped
+    # with the job. Set before build(), which loads the operator's class in this client.
+    if cfg.get("pipeline_jars"):
         conf.set("pipeline.jars", ";".join(cfg["pipeline_jars"]))
     conf.set("parallelism.default", str(cfg.get("parallelism", 1)))
     conf.set("execution.checkpointing.interval", f"{int(cfg['checkpoint_interval_seconds'])}s")
@@ -332,7 +298,10 @@ def main() -> None:
     # (most lookups are for a transaction id not seen yet) took a 200,000-record replay to ~7,000/s.
     conf.set("state.backend.rocksdb.writebuffer.size", "4mb")
     conf.set("state.backend.rocksdb.use-bloom-filter", "true")
-    submit(t_env, cfg, Path(args.config).resolve().parent / "plans")
+    statements = t_env.create_statement_set()
+    for insert in build(t_env, cfg):
+        statements.add_insert_sql(insert)
+    statements.execute()  # detached under `flink run -d`: returns once the job is submitted
 
 
 if __name__ == "__main__":

@@ -19,7 +19,7 @@ from urllib.parse import urlsplit
 
 from streamctl.errors import JobStateError, ServiceUnavailable, StartupError, StreamctlError, UsageError
 from streamctl.job.placement import SAVEPOINTS_FILE, JobPlacement
-from streamctl.provision import JobConfig, JobState, find_job, latest_checkpoint
+from streamctl.provision import JOB_STATE_FORMAT, JobConfig, JobState, find_job, latest_checkpoint
 from streamctl.runtimes.flink_job import JobSubmitter, needs_submission
 from streamctl.runtimes.model import NO_PROGRESS, Progress
 from streamctl.waits import http_json
@@ -208,6 +208,8 @@ def ensure_running(p: JobPlacement, progress: Progress = NO_PROGRESS, restore: s
     config = p.effective_config(**changes)
     job = current(p)
     submitting = needs_submission(job)
+    if source and submitting:
+        refuse_other_state_format(p, source)
     kept = rules_of_the_state(p, config, source) if source and submitting else {}
     config = dataclasses.replace(config, **kept)
     job_id, detail = submitter.ensure_running(config, source, progress, job)
@@ -295,9 +297,37 @@ def _known_rules(p: JobPlacement) -> dict[str, dict]:
 
 
 def _remember_rules(p: JobPlacement, job_id: str, config: JobConfig) -> None:
-    known = {**_known_rules(p), job_id: {name: getattr(config, name) for name in KEPT_RULES}}
+    rules = {name: getattr(config, name) for name in (*KEPT_RULES, "state_format")}
+    known = {**_known_rules(p), job_id: rules}
     p.state_dir.mkdir(parents=True, exist_ok=True)
     (p.state_dir / RULES_FILE).write_text(json.dumps(dict(list(known.items())[-RULES_REMEMBERED:])))
+
+
+def _rules_recorded_for(p: JobPlacement, source: str) -> dict:
+    """The rules of the job that took the savepoint or checkpoint at `source`, when streamctl submitted
+    it; else those of the last submission (job.json); {} when neither is known."""
+    match = CHECKPOINT_JOB_ID.search(source)
+    job_id = next((s.job_id for s in savepoints(p) if s.location == source), match.group(1) if match else None)
+    return _known_rules(p).get(job_id or "") or p.submitted()
+
+
+def _state_format(rules: dict) -> int:
+    """What state a job with these recorded rules wrote; jobs before the format was recorded wrote 1."""
+    try:
+        return int(rules.get("state_format", 1))
+    except (TypeError, ValueError):
+        return 1
+
+
+def refuse_other_state_format(p: JobPlacement, source: str) -> None:
+    """JobStateError, before anything is submitted, when the state at `source` was written by a job whose
+    operators this version replaced: Flink would fail the restore with a stack trace."""
+    before = _rules_recorded_for(p, source)
+    if before and _state_format(before) != JOB_STATE_FORMAT:
+        raise JobStateError(f"{source} holds the state of an earlier version of the job (state format"
+                            f" {_state_format(before)}, this version restores {JOB_STATE_FORMAT}), which it cannot"
+                            " restore", hint="`streamctl job upgrade --replay` recomputes every window from the"
+                                             " topic; the savepoint is kept")
 
 
 def rules_of_the_state(p: JobPlacement, config: JobConfig, source: str) -> dict:
@@ -305,9 +335,7 @@ def rules_of_the_state(p: JobPlacement, config: JobConfig, source: str) -> dict:
     that state keeps them, or the windows it continues would be judged by rules they were not built
     with. They are those of the job that took the savepoint or checkpoint, when streamctl submitted
     it; else those of the last submission (job.json)."""
-    match = CHECKPOINT_JOB_ID.search(source)
-    job_id = next((s.job_id for s in savepoints(p) if s.location == source), match.group(1) if match else None)
-    before = _known_rules(p).get(job_id or "") or p.submitted()
+    before = _rules_recorded_for(p, source)
     kept = {}
     for name in KEPT_RULES:
         try:
@@ -322,8 +350,11 @@ def rules_of_the_state(p: JobPlacement, config: JobConfig, source: str) -> dict:
 def incompatible_changes(p: JobPlacement) -> list[str]:
     """What differs between the running job's rules and the job as it would be submitted now."""
     before, after = p.submitted(), dataclasses.asdict(p.effective_config())
-    return [f"{name} {before[name]} -> {after[name]}" for name in STATE_RULES
-            if name in before and before[name] != after[name]]
+    changes = [f"{name} {before[name]} -> {after[name]}" for name in STATE_RULES
+               if name in before and before[name] != after[name]]
+    if before and _state_format(before) != JOB_STATE_FORMAT:
+        changes.append(f"state format {_state_format(before)} -> {JOB_STATE_FORMAT} (a new retry operator)")
+    return changes
 
 
 def upgrade(p: JobPlacement, keep: int, progress: Progress = NO_PROGRESS) -> str:

@@ -7,6 +7,7 @@ address; only the job's own addresses (JobConfig) and the restore point differ p
 
 from __future__ import annotations
 
+import dataclasses
 import subprocess
 import sys
 import time
@@ -14,6 +15,7 @@ from pathlib import Path
 from typing import Callable
 
 from streamctl import provision
+from streamctl.artifacts.job_jar import job_jar
 from streamctl.errors import StartupError
 from streamctl.runtimes.local.flink import FlinkCluster
 from streamctl.runtimes.model import Progress
@@ -77,6 +79,9 @@ class JobSubmitter:
         raise StartupError(f"the Flink job is not running: {detail}", hint=hint, details=self.failure_details())
 
     def submit(self, config: provision.JobConfig, restore: str | None) -> None:
+        ctx = self.cluster.ctx
+        operator = job_jar(ctx.java.home, self.cluster.home, ctx.settings.cache_dir)
+        config = dataclasses.replace(config, pipeline_jars=(*config.pipeline_jars, operator.resolve().as_uri()))
         config_file = config.write(self.cluster.dir / provision.JOB_CONFIG_FILE)
         host_port = self.rest_url.removeprefix("http://")
         argv = ["bash", str(self.cluster.home / "bin" / "flink"), "run", "-m", host_port, "-d",

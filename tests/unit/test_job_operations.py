@@ -170,7 +170,7 @@ def test_the_rules_kept_are_those_of_the_job_that_took_the_state_not_the_last_su
     assert RecordingSubmitter.submitted[-1][0].window_seconds == 30
     operations.ensure_running(p, restore="file:///elsewhere/savepoint-unknown")  # unknown: the last submission's
     assert RecordingSubmitter.submitted[-1][0].window_seconds == 20
-    (p.state_dir / "job.json").write_text('{"window_seconds": "ten", "dedup_minutes": null}')
+    (p.state_dir / "job.json").write_text('{"window_seconds": "ten", "dedup_minutes": null, "state_format": 2}')
     operations.ensure_running(p, restore="file:///elsewhere/savepoint-unknown")  # unreadable: the settings'
     assert RecordingSubmitter.submitted[-1][0].window_seconds == 20
 
@@ -182,3 +182,30 @@ def test_a_job_already_running_is_not_said_to_keep_anything(tmp_path, monkeypatc
     monkeypatch.setattr(operations, "current", lambda _: operations.JobState("j", "RUNNING", 0))
     _, detail = operations.ensure_running(p, restore="file:///savepoints/savepoint-1")
     assert "kept" not in detail
+
+
+def test_state_written_by_the_jobs_earlier_retry_operator_is_refused_before_anything_is_submitted(tmp_path, monkeypatch):
+    # What the version before RetryRule left: rules recorded without a state format, and job.json alike.
+    p = placement(tmp_path)
+    old_job = "c" * 32
+    (p.state_dir).mkdir(parents=True)
+    (p.state_dir / "job-rules.json").write_text(json.dumps(
+        {old_job: {"window_seconds": 60, "dedup_minutes": 10, "watermark_delay_seconds": 1}}))
+    old_config = {k: v for k, v in p.config.to_json().items() if k != "state_format"}
+    (p.state_dir / "job.json").write_text(json.dumps(old_config))
+    operations._remember(p, operations.Savepoint("file:///sp/savepoint-old", time.time(), old_job, "stop"), 5)
+    monkeypatch.setattr(operations, "JobSubmitter", RecordingSubmitter)
+    monkeypatch.setattr(operations, "current", lambda _: None)
+    RecordingSubmitter.submitted = []
+    for source in ("file:///sp/savepoint-old", f"file:///checkpoints/{old_job}/chk-7"):
+        with pytest.raises(JobStateError) as refused:
+            operations.ensure_running(p, restore=source)
+        assert "earlier version of the job" in refused.value.message and "\n" not in refused.value.message
+        assert "job upgrade --replay" in refused.value.hint
+    assert RecordingSubmitter.submitted == []
+    assert operations.incompatible_changes(p) == ["state format 1 -> 2 (a new retry operator)"]
+    operations.ensure_running(p, fresh=True)  # a replay starts without state: submitted
+    submitted(p, p.config)  # as the submitter writes job.json
+    operations.ensure_running(p, restore="file:///sp/savepoint-new")
+    assert RecordingSubmitter.submitted[-1][1] == "file:///sp/savepoint-new"
+    assert json.loads((p.state_dir / "job-rules.json").read_text())["id"]["state_format"] == 2
