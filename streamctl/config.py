@@ -118,6 +118,9 @@ class ProducerSettings:
     max_batch_records: int = 5000
     heartbeat_interval_ms: int = 1000
     linger_ms: int = 5  # how long the Kafka client gathers concurrent requests into one batch
+    # Admission control: answer 429 with Retry-After while the job is more than this many seconds of
+    # ingest behind (0: off). Keeps freshness under a load the job cannot follow; nothing 2xx is lost.
+    max_lag_seconds: float = 0.0
 
 
 @dataclass
@@ -460,6 +463,7 @@ def _validate(settings: Settings) -> None:
         ("flink.slots_per_taskmanager", settings.flink.slots_per_taskmanager, 0, 256),
         ("flink.savepoints_kept", settings.flink.savepoints_kept, 1, 1000),
         ("load.max_failure_ratio", settings.load.max_failure_ratio, 0, 1),
+        ("producer.max_lag_seconds", settings.producer.max_lag_seconds, 0, 86400),
     ):
         if not low <= value <= high:
             raise ConfigError(f"{key} must be between {low} and {high}, got {value}", hint=f"fix {key}")

@@ -23,6 +23,7 @@ from streamctl.job.placement import JobPlacement
 from streamctl.kafka_info import lag_report
 from streamctl.live import service as live_view
 from streamctl.parallel import run_graph
+from streamctl.pipeline.job_lag import JobLag, job_lag
 from streamctl.runtimes.model import NO_PROGRESS, Progress, ServiceStatus, StackStatus, UpResult
 from streamctl.services import TASK, ServiceSpec, services_only, stop_order
 
@@ -165,12 +166,15 @@ def run_task(runtime: Runtime, name: str, progress: Progress = NO_PROGRESS) -> s
 
 def down(runtime: Runtime, purge: bool = False, progress: Progress = NO_PROGRESS) -> list[tuple[str, str]]:
     """The job stopped with a savepoint, then every service in reverse dependency order; the data
-    only with `purge`. Goes on whatever the savepoint's outcome."""
+    only with `purge`, which takes no savepoint: it would be deleted with the rest. Goes on whatever
+    the savepoint's outcome."""
     runtime.before_down(purge)
     results: list[tuple[str, str]] = []
     if live_view.running(runtime.settings):
         results.append((live_view.NAME, live_view.stop(runtime.settings)))
-    if runtime.job_cluster_runs():
+    if purge:
+        results.append(("flink-job", "no savepoint: --purge deletes the job's state with the rest"))
+    elif runtime.job_cluster_runs():
         results.append(("flink-job", operations.stop_for_down(runtime.job_placement,
                                                               runtime.settings.flink.savepoints_kept, progress)))
 
@@ -193,13 +197,16 @@ def down(runtime: Runtime, purge: bool = False, progress: Progress = NO_PROGRESS
 def status(runtime: Runtime) -> StackStatus:
     services = [runtime.inspect(spec) for spec in services_only(runtime.specs)]
     names = provision.StackNames.of(runtime.settings)
-    job_state = "STOPPED"
+    job_state, lag = "STOPPED", JobLag(None, "no running job")
     if runtime.job_cluster_runs():
+        flink_url = runtime.endpoints().flink_url
         try:
-            job = provision.find_job(runtime.endpoints().flink_url, names.job_name)
+            job = provision.find_job(flink_url, names.job_name)
             job_state = job.state if job else "NOT SUBMITTED"
         except (OSError, ValueError):
             job_state = "UNREACHABLE"
+        if job_state == "RUNNING":
+            lag = job_lag(flink_url, names.job_name, runtime.settings.flink.watermark_delay_seconds * 1000)
     lags: list[dict] = []
     if runtime.kafka_runs():
         try:
@@ -207,5 +214,5 @@ def status(runtime: Runtime) -> StackStatus:
                                                                   names.lag_groups(runtime.settings))]
         except Exception as exc:  # status reports; it does not fail on a broker that is not answering
             lags = [{"error": f"{type(exc).__name__}: {exc}"}]
-    return StackStatus(runtime.name, services, job_state, lags)
+    return StackStatus(runtime.name, services, job_state, lags, lag.seconds, lag.falling_behind)
 

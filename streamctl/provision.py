@@ -41,6 +41,10 @@ class StackNames:
         return {self.job_group: settings.kafka.topic, self.indexer_group: settings.kafka.aggregates_topic}
 # The job keeps its keyed state in RocksDB (job.py), which lives in the TaskManagers' managed memory.
 TASKMANAGER_MANAGED_FRACTION = 0.3
+# The REST API serves metrics (watermarks among them) fetched from the TaskManagers at most this long
+# ago; the job's lag (pipeline/job_lag.py) is read from them. Flink's default, 10 s, would make a job
+# that keeps up look up to 10 s behind.
+METRICS_FETCH_INTERVAL_MS = 1000
 JOB_FILE = STACK_DIR / "flink" / "job.py"
 SCHEMA_FILE = STACK_DIR / "postgres" / "schema.sql"
 INDEX_TEMPLATE_FILE = STACK_DIR / "elasticsearch" / "index-template.json"

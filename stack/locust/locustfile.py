@@ -9,10 +9,12 @@ Each posts 5 transactions for every health check.
 from __future__ import annotations
 
 import random
+import time
 import uuid
 
 from locust import FastHttpUser, HttpUser, between, constant
 
+MAX_BACKOFF_S = 30.0
 CATEGORIES = ["Electronics", "Books", "Clothing", "Home", "Toys"]
 BRANDS = ["Samsung", "Apple", "Nike", "Sony", "Adidas"]
 PAYMENT_METHODS = ["Credit Card", "Debit Card", "PayPal", "Pix"]
@@ -46,7 +48,22 @@ def make_transaction() -> dict:
 
 
 def post_transaction(user) -> None:
-    user.client.post("/transaction", json=make_transaction(), name="POST /transaction")
+    """A 429 (admission control: the job is behind) counts as a failed request, as every non-2xx does:
+    the transaction was not accepted. The user then waits the Retry-After the API asked for, as a
+    well-behaved client does, instead of adding to the load that made the job fall behind."""
+    with user.client.post("/transaction", json=make_transaction(), name="POST /transaction",
+                          catch_response=True) as response:
+        if response.status_code == 429:
+            retry_after = retry_after_s(response.headers)
+            response.failure(f"429 the pipeline is behind (Retry-After {retry_after:g} s)")
+            time.sleep(retry_after)  # gevent's: only this user waits
+
+
+def retry_after_s(headers) -> float:
+    try:
+        return min(MAX_BACKOFF_S, max(0.0, float(headers.get("Retry-After") or headers.get("retry-after") or 1)))
+    except ValueError:
+        return 1.0
 
 
 def health(user) -> None:

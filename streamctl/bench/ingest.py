@@ -83,9 +83,18 @@ def _latency_ms(text: str) -> float:
     return float(match.group(1)) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[match.group(2)]
 
 
+def wrk_argv(base_url: str, seconds: int, connections: int) -> list[str]:
+    """One wrk thread posting single fresh transactions (post_transaction.lua) for `seconds`."""
+    return [_wrk(), "-t1", f"-c{connections}", f"-d{seconds}s", "--latency", "-s", str(LUA), base_url]
+
+
 def run_wrk(name: str, base_url: str, seconds: int, connections: int) -> IngestFigure:
-    out = subprocess.run([_wrk(), "-t1", f"-c{connections}", f"-d{seconds}s", "--latency", "-s", str(LUA), base_url],
-                         capture_output=True, text=True, timeout=seconds + 60).stdout
+    out = subprocess.run(wrk_argv(base_url, seconds, connections), capture_output=True, text=True,
+                         timeout=seconds + 60).stdout
+    return wrk_figure(name, out, seconds)
+
+
+def wrk_figure(name: str, out: str, seconds: int) -> IngestFigure:
     total, rate = re.search(r"(\d+) requests in", out), re.search(r"Requests/sec:\s+([\d.]+)", out)
     if total is None or rate is None:
         raise StartupError(f"wrk printed no figures for {name}", details=out[-1000:])

@@ -14,7 +14,8 @@ from streamctl.bench.suite import BRANDS, CATEGORIES, PAYMENTS
 from streamctl.job import operations
 from streamctl.job.sinks import erase_windows, wait_until_indexed
 from streamctl.kafka_info import records_since, retained_from_ms
-from streamctl.waits import http_json
+from streamctl.pipeline.job_lag import input_watermark_ms as job_watermark_ms
+from streamctl.pipeline.job_lag import running_job_id
 
 
 def _transactions(count: int, run: str):
@@ -46,24 +47,35 @@ def _counted(runtime, from_ms: int) -> tuple[int, int]:
     return in_postgres, in_elasticsearch
 
 
-def _input_watermark_ms(rest_url: str, job_name: str) -> int:
-    """The lowest input watermark of the job's non-source operators: how far the job has read."""
-    job = provision.find_job(rest_url, job_name)
-    if job is None:
-        return 0
-    _, detail = http_json(f"{rest_url}/jobs/{job.job_id}", 5)
-    lowest = None
-    for vertex in detail.get("vertices", []):
-        if vertex["name"].startswith("Source:"):
-            continue
-        _, marks = http_json(f"{rest_url}/jobs/{job.job_id}/vertices/{vertex['id']}/watermarks", 5)
-        for mark in marks or []:
-            value = int(float(mark["value"]))
-            lowest = value if lowest is None else min(lowest, value)
-    return max(lowest or 0, 0)
+def input_watermark_ms(rest_url: str, job_name: str) -> int:
+    """The lowest input watermark of the running job's operators after its sources (0: none yet)."""
+    job_id = running_job_id(rest_url, job_name)
+    return (job_watermark_ms(rest_url, job_id) or 0) if job_id else 0
 
 
-def bench_job(runtime, records: int = 1_000_000, timeout_s: float = 1800) -> dict:
+def _cpu_us_per_record(cpu: dict | None, service: str, records: int) -> float | None:
+    """A service's CPU time while the job caught up, per record it read (TaskManagers summed)."""
+    if not cpu or not records:
+        return None
+    percent = sum(float(figures["percent_of_one_core"]) for name, figures in cpu["by_service"].items()
+                  if name.startswith(service))
+    return round(percent / 100 * cpu["seconds"] / records * 1e6, 1)
+
+
+def _write_all(producer, topic: str, values) -> None:
+    for value in values:
+        while True:
+            try:
+                producer.produce(topic, value=value)
+                break
+            except BufferError:
+                producer.poll(0.05)
+    producer.flush(300)
+
+
+def bench_job(runtime, records: int = 1_000_000, preload: int = 0, timeout_s: float = 1800) -> dict:
+    """`preload` other transactions are written first, in the windows before: the replay reads them too
+    (they lie inside the retry horizon it reads back), so the retry state holds them while it counts."""
     from confluent_kafka import Producer
 
     settings = runtime.settings
@@ -72,18 +84,15 @@ def bench_job(runtime, records: int = 1_000_000, timeout_s: float = 1800) -> dic
     placement = runtime.job_placement()
     operations.stop(placement, keep)  # the records wait in the topic, as after an outage
     window_ms = settings.flink.window_seconds * 1000
-    from_ms = int(time.time() * 1000) // window_ms * window_ms
     producer = Producer({**endpoints.kafka.librdkafka(), "acks": "all", "linger.ms": 50, "compression.type": "lz4",
                          "queue.buffering.max.messages": 1_000_000, "batch.num.messages": 10_000})
+    run = f"bench-{uuid.uuid4().hex[:8]}"
+    if preload:
+        _write_all(producer, settings.kafka.topic, _transactions(preload, f"{run}-preload"))
+        time.sleep(window_ms / 1000 - time.time() % (window_ms / 1000) + 0.01)  # the next window: the replay's first
+    from_ms = int(time.time() * 1000) // window_ms * window_ms
     started = time.monotonic()
-    for value in _transactions(records, f"bench-{uuid.uuid4().hex[:8]}"):
-        while True:
-            try:
-                producer.produce(settings.kafka.topic, value=value)
-                break
-            except BufferError:
-                producer.poll(0.05)
-    producer.flush(300)
+    _write_all(producer, settings.kafka.topic, _transactions(records, run))
     write_s = time.monotonic() - started
     written_by_ms = int(time.time() * 1000)
 
@@ -99,7 +108,7 @@ def bench_job(runtime, records: int = 1_000_000, timeout_s: float = 1800) -> dic
     counted, caught_up_s, cpu = (0, 0), None, None
     delay_ms = settings.flink.watermark_delay_seconds * 1000
     while time.monotonic() - started < timeout_s:
-        if caught_up_s is None and _input_watermark_ms(placement.rest_url, placement.job_name) >= written_by_ms - delay_ms:
+        if caught_up_s is None and input_watermark_ms(placement.rest_url, placement.job_name) >= written_by_ms - delay_ms:
             caught_up_s = time.monotonic() - started  # every record written has been through the operators
             cpu = watch.read()
         counted = _counted(runtime, from_ms)
@@ -109,7 +118,8 @@ def bench_job(runtime, records: int = 1_000_000, timeout_s: float = 1800) -> dic
     exact_s = time.monotonic() - started
     # The replay reads from the dedup horizon before the window: earlier records (and heartbeats) too.
     read = records_since(endpoints.kafka, settings.kafka.topic, placement.effective_config().read_from_ms or 0)
-    return {"records": records, "records_read_by_the_job": read, "write_s": round(write_s, 1),
+    return {"records": records, "preloaded_ids_in_the_horizon": preload, "records_read_by_the_job": read,
+            "write_s": round(write_s, 1),
             "submit_to_running_s": round(running_s, 1),
             "until_both_sinks_hold_all_s": round(exact_s, 1), "counted_postgres": counted[0],
             "counted_elasticsearch": counted[1],
@@ -117,4 +127,5 @@ def bench_job(runtime, records: int = 1_000_000, timeout_s: float = 1800) -> dic
             "records_read_per_s_until_caught_up": round(read / max((caught_up_s or exact_s) - running_s, 0.001)),
             "window_close_bound_s": settings.flink.window_seconds + settings.flink.watermark_delay_seconds,
             "parallelism": placement.effective_config().parallelism, "goal_records_per_s": 50_000,
+            "taskmanager_cpu_us_per_record_read": _cpu_us_per_record(cpu, "flink-taskmanager", read),
             "cpu_until_caught_up": cpu or watch.read()}

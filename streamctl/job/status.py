@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from streamctl.job.operations import current, savepoints
 from streamctl.job.placement import JobPlacement
 from streamctl.kafka_access import KafkaAccess
+from streamctl.pipeline.job_lag import JobLag, lowest_watermark_ms
 from streamctl.waits import http_json
 
 
@@ -40,6 +41,8 @@ class JobReport:
     last_checkpoint: dict = field(default_factory=dict)  # age_s, size_bytes, duration_ms, id
     last_savepoint: str = ""
     watermark_delay_s: float | None = None  # wall clock minus the lowest watermark of the windowing
+    lag_s: float | None = None  # seconds of ingest not read yet (pipeline/job_lag.py)
+    falling_behind: bool = False
     vertices: list[VertexReport] = field(default_factory=list)
     source_lag: list[PartitionLag] = field(default_factory=list)
 
@@ -56,13 +59,6 @@ def _metric_sum(rest: str, job_id: str, vertex_id: str, name: str) -> float:
     return 0.0
 
 
-def _lowest_watermark(rest: str, job_id: str, vertex_id: str) -> int | None:
-    status, body = http_json(f"{rest}/jobs/{job_id}/vertices/{vertex_id}/watermarks", 5)
-    values = [int(float(w["value"])) for w in body or [] if status == 200 and "value" in w]
-    real = [v for v in values if 0 < v < 2**62]  # Long.MIN_VALUE: no watermark yet
-    return min(real) if real else None
-
-
 def job_report(p: JobPlacement, kafka: KafkaAccess | None, topic: str, group: str) -> JobReport:
     job = current(p)
     if job is None:
@@ -72,7 +68,7 @@ def job_report(p: JobPlacement, kafka: KafkaAccess | None, topic: str, group: st
     report = JobReport(job.job_id, p.job_name, detail.get("state", job.state))
     now_ms = time.time() * 1000
     report.uptime_s = round(detail.get("duration", 0) / 1000, 1) if report.state == "RUNNING" else 0
-    watermarks = []
+    watermarks, read_marks = [], []
     for vertex in detail.get("vertices", []):
         vid = vertex["id"]
         level = _get(f"{rest}/jobs/{job.job_id}/vertices/{vid}/backpressure").get("backpressure-level", "unknown")
@@ -80,13 +76,19 @@ def job_report(p: JobPlacement, kafka: KafkaAccess | None, topic: str, group: st
             vertex.get("name", "")[:120], vertex.get("parallelism", 0), vertex.get("status", ""),
             round(_metric_sum(rest, job.job_id, vid, "numRecordsInPerSecond"), 1),
             round(_metric_sum(rest, job.job_id, vid, "numRecordsOutPerSecond"), 1), level))
-        if "Window" in vertex.get("name", "") or "window" in vertex.get("name", ""):
-            mark = _lowest_watermark(rest, job.job_id, vid)
-            if mark is not None:
-                watermarks.append(mark)
+        if vertex.get("name", "").startswith("Source:"):
+            continue
+        mark = lowest_watermark_ms(rest, job.job_id, vid)
+        read_marks.append(mark)
+        if mark is not None and ("Window" in vertex.get("name", "") or "window" in vertex.get("name", "")):
+            watermarks.append(mark)
     report.parallelism = max((v.parallelism for v in report.vertices), default=0)
     if watermarks:
         report.watermark_delay_s = round((now_ms - min(watermarks)) / 1000, 1)
+    if read_marks and None not in read_marks and report.state == "RUNNING":
+        delay_ms = int(p.submitted().get("watermark_delay_seconds") or p.config.watermark_delay_seconds) * 1000
+        lag = JobLag(round(max(0.0, (now_ms - delay_ms - min(m for m in read_marks if m is not None)) / 1000), 1))
+        report.lag_s, report.falling_behind = lag.seconds, lag.falling_behind
     status, metrics = http_json(f"{rest}/jobs/{job.job_id}/metrics?get=numRestarts", 5)
     if status == 200 and isinstance(metrics, list) and metrics:
         report.restarts = int(float(metrics[0].get("value", 0)))

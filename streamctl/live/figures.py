@@ -121,4 +121,5 @@ def gather_job(placement: JobPlacement) -> dict[str, Any]:
     report = job_report(placement, None, "", "")
     return {"state": report.state, "uptime_s": report.uptime_s, "restarts": report.restarts,
             "parallelism": report.parallelism, "last_checkpoint_age_s": report.last_checkpoint.get("age_s"),
-            "watermark_delay_s": report.watermark_delay_s}
+            "watermark_delay_s": report.watermark_delay_s, "lag_s": report.lag_s,
+            "falling_behind": report.falling_behind}

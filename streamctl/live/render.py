@@ -162,7 +162,10 @@ def job_section(job: dict[str, Any] | None) -> str:
             ["parallelism", number(job["parallelism"])],
             ["last checkpoint", seconds(job["last_checkpoint_age_s"]) + " ago" if job["last_checkpoint_age_s"]
              is not None else "none yet"],
-            ["watermark behind wall clock", seconds(job["watermark_delay_s"])]]
+            ["watermark behind wall clock", seconds(job["watermark_delay_s"])],
+            ["lag (ingest not read yet)", seconds(job.get("lag_s")) + (
+                ' <span class="state state-failing" id="job-falling-behind">falling behind</span>'
+                if job.get("falling_behind") else "")]]
     return '<section id="job-section"><h2>Flink job</h2>' + table("job", ["", ""], rows, "") + "</section>"
 
 
@@ -308,7 +311,7 @@ td, th { text-align: left; padding: .2rem .5rem .2rem 0; border-bottom: 1px soli
 .verdict { font-weight: 700; padding: .1rem .45rem; border-radius: 4px; color: #fff; background: #777; }
 .verdict-exact { background: #2e7d32; } .verdict-mismatch { background: #b3261e; }
 .verdict-inconclusive { background: #b26a00; }
-.state { font-weight: 700; } .state-running { color: #2e7d32; }
+.state { font-weight: 700; } .state-running { color: #2e7d32; } .state-failing { color: #b3261e; }
 @media (max-width: 600px) {  /* the charts scale down by about half: their labels must not */
   .tick { font-size: 22px; } main { padding: .5rem; gap: .5rem; } table { font-size: .8rem; } }
 button { font: inherit; padding: .4rem .9rem; border-radius: 4px; border: 1px solid #1d2330; background: #1d2330;

@@ -17,6 +17,7 @@ HELP = {
     "rejected_too_large": ("streamctl_producer_records_rejected_total", "Records refused.", "too_large"),
     "rejected_media_type": ("streamctl_producer_records_rejected_total", "Records refused.", "media_type"),
     "rejected_unavailable": ("streamctl_producer_records_rejected_total", "Records refused.", "kafka_unavailable"),
+    "rejected_behind": ("streamctl_producer_records_rejected_total", "Records refused.", "job_behind"),
     "heartbeats": ("streamctl_producer_heartbeats_total", "Watermark heartbeat records written."),
     "internal_errors": ("streamctl_producer_internal_errors_total", "Requests that failed inside the API."),
 }

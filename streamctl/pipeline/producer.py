@@ -1,7 +1,7 @@
 """The producer REST API: a plain ASGI application served by granian (see README, "Producer API").
 
-    POST /transaction    one transaction (application/json)            -> 201, 400, 413, 415, 503
-    POST /transactions   a batch: a JSON array or NDJSON, per-record results -> 200, 400, 413, 415, 503
+    POST /transaction    one transaction (application/json)            -> 201, 400, 413, 415, 429, 503
+    POST /transactions   a batch: a JSON array or NDJSON, per-record results -> 200, 400, 413, 415, 429, 503
     GET  /health         {"status": "OK"} when Kafka takes writes, else 503
     GET  /metrics        Prometheus text: accepted and rejected records, summed over all workers
     GET  /openapi.json   the OpenAPI document
@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import os
 import time
 from dataclasses import dataclass, field
@@ -23,6 +24,7 @@ import orjson
 
 from streamctl.kafka_access import KafkaAccess
 from streamctl.pipeline.contract import format_event_time, validate_transaction
+from streamctl.pipeline.job_lag import JobLag, job_lag
 from streamctl.pipeline.kafka_writer import KafkaUnavailable, KafkaWriter
 from streamctl.pipeline.metrics import WorkerCounters
 from streamctl.pipeline.openapi import openapi_document
@@ -45,6 +47,12 @@ class ProducerConfig:
     max_batch_records: int = 5000
     heartbeat_interval_ms: int = 1000
     metrics_dir: str = ""
+    # Admission control: above this many seconds of job lag, answer 429 (0: off). The lag comes from
+    # the JobManager at flink_url (see streamctl/pipeline/job_lag.py).
+    max_lag_seconds: float = 0.0
+    flink_url: str = ""
+    job_name: str = ""
+    watermark_delay_ms: int = 1000
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> "ProducerConfig":
@@ -56,7 +64,15 @@ class ProducerConfig:
             max_batch_records=int(env.get("PRODUCER_MAX_BATCH_RECORDS", cls.max_batch_records)),
             heartbeat_interval_ms=int(env.get("PRODUCER_HEARTBEAT_INTERVAL_MS", cls.heartbeat_interval_ms)),
             metrics_dir=env.get("PRODUCER_METRICS_DIR", ""),
+            max_lag_seconds=float(env.get("PRODUCER_MAX_LAG_SECONDS", cls.max_lag_seconds)),
+            flink_url=env.get("PRODUCER_FLINK_URL", ""),
+            job_name=env.get("PRODUCER_JOB_NAME", ""),
+            watermark_delay_ms=int(env.get("PRODUCER_WATERMARK_DELAY_MS", cls.watermark_delay_ms)),
         )
+
+    @property
+    def admission_control(self) -> bool:
+        return self.max_lag_seconds > 0 and bool(self.flink_url and self.job_name)
 
 
 class BodyTooLarge(Exception):
@@ -95,12 +111,33 @@ def now_ms() -> int:
     return time.time_ns() // 1_000_000
 
 
+LAG_POLL_S = 1.0
+LAG_STALE_S = 10.0  # a lag read longer ago than this is not acted on
+
+
+def behind(lag: JobLag | None, read_at: float, max_lag_seconds: float, now: float) -> Response | None:
+    """429 when the job is known to be more than `max_lag_seconds` behind; None otherwise. A lag that
+    cannot be told (no job, the JobManager away) or is stale refuses nothing: the records wait in
+    Kafka, and health and validate report the outage."""
+    if max_lag_seconds <= 0 or lag is None or lag.seconds is None or now - read_at > LAG_STALE_S:
+        return None
+    if lag.seconds <= max_lag_seconds:
+        return None
+    retry_after = max(1, math.ceil(lag.seconds - max_lag_seconds))
+    return json_response(429, {"error": "the pipeline is behind; retry later",
+                               "detail": f"the job is {lag.seconds:.1f} s of ingest behind, more than"
+                                         f" producer.max_lag_seconds ({max_lag_seconds:g})"},
+                         [(b"retry-after", str(retry_after).encode())])
+
+
 class ProducerApp:
     def __init__(self, config: ProducerConfig, writer: KafkaWriter | None = None):
         self.config = config
         self.writer = writer or KafkaWriter(config.kafka, config.topic)
         self.counters = WorkerCounters(Path(config.metrics_dir) if config.metrics_dir else None)
         self._background: list[asyncio.Task] = []
+        self.job_lag: JobLag | None = None
+        self.job_lag_read_at = 0.0
         self._openapi = orjson.dumps(openapi_document(config.max_body_bytes, config.max_batch_records))
         self.routes: dict[tuple[str, str], Callable[[dict, Receive], Awaitable[Response]]] = {
             ("POST", "/transaction"): self.post_transaction,
@@ -140,6 +177,8 @@ class ProducerApp:
             if message["type"] == "lifespan.startup":
                 self._background.append(asyncio.create_task(self._heartbeats()))
                 self._background.append(asyncio.create_task(self._publish_counters()))
+                if self.config.admission_control:
+                    self._background.append(asyncio.create_task(self._watch_job_lag()))
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
                 for task in self._background:
@@ -176,6 +215,12 @@ class ProducerApp:
                 return value.split(b";")[0].strip().lower()
         return b""
 
+    def _behind(self) -> Response | None:
+        refusal = behind(self.job_lag, self.job_lag_read_at, self.config.max_lag_seconds, time.monotonic())
+        if refusal is not None:
+            self.counters.add("rejected_behind")
+        return refusal
+
     def _too_large(self) -> Response:
         self.counters.add("rejected_too_large")
         return json_response(413, {"error": f"body larger than {self.config.max_body_bytes} bytes"})
@@ -195,6 +240,8 @@ class ProducerApp:
             body = await self._read_body(scope, receive)
         except BodyTooLarge:
             return self._too_large()
+        if (refusal := self._behind()) is not None:
+            return refusal
         received_ms = now_ms()
         try:
             payload = orjson.loads(body)
@@ -222,6 +269,8 @@ class ProducerApp:
             body = await self._read_body(scope, receive)
         except BodyTooLarge:
             return self._too_large()
+        if (refusal := self._behind()) is not None:
+            return refusal
         received_ms = now_ms()
         try:
             if kind == JSON:
@@ -289,6 +338,19 @@ class ProducerApp:
             except Exception as exc:  # Kafka down: health turns 503; keep trying
                 log.warning("heartbeat failed: %s", exc)
             await asyncio.sleep(seconds_to_next_beat(now_ms(), self.config.heartbeat_interval_ms))
+
+    async def _watch_job_lag(self) -> None:
+        """The job's lag, read from the JobManager every LAG_POLL_S (in a thread: it blocks)."""
+        config = self.config
+        while True:
+            try:
+                lag = await asyncio.to_thread(job_lag, config.flink_url, config.job_name, config.watermark_delay_ms, 2)
+                self.job_lag, self.job_lag_read_at = lag, time.monotonic()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - never let the probe end: it would stop refusing
+                log.warning("reading the job's lag failed: %s", exc)
+            await asyncio.sleep(LAG_POLL_S)
 
     async def _publish_counters(self) -> None:
         while True:

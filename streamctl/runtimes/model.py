@@ -45,6 +45,8 @@ class StackStatus:
     services: list[ServiceStatus]
     job_state: str
     consumer_lag: list[dict] = field(default_factory=list)  # per group: topic, end offsets, committed, lag
+    job_lag_s: float | None = None  # seconds of ingest the job has not read (pipeline/job_lag.py)
+    job_falling_behind: bool = False
 
     @property
     def healthy(self) -> bool:

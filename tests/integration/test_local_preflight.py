@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import socket
 
 import pytest
@@ -46,6 +47,19 @@ def test_no_java_on_path(capsys, monkeypatch):
     err = capsys.readouterr().err
     assert code == ExitCode.PREFLIGHT_FAILED
     assert "no Java found" in err and "hint:" in err
+    assert_nothing_started(config)
+
+
+def test_a_java_runtime_without_a_compiler(capsys, tmp_path):
+    jre = tmp_path / "jre"
+    (jre / "bin").mkdir(parents=True)
+    (jre / "bin" / "java").symlink_to(os.path.realpath(shutil.which("java")))  # a runtime: java, no javac
+    config = make_stack_config("preflight-jre", java_home=str(jre))
+    code = cli(config, "up", "--runtime", "local")
+    err = capsys.readouterr().err
+    assert code == ExitCode.PREFLIGHT_FAILED
+    assert "without a compiler (bin/javac)" in err and "openjdk-17-jdk-headless" in err
+    assert "Traceback" not in err
     assert_nothing_started(config)
 
 

@@ -40,7 +40,7 @@ def snapshot(starts: int = 3, category: str = "Books", verdict: str | None = "ex
                        "totals": {"at": 0, "accepted": 3, "rejected": 0, "unavailable": 0}, "sample_s": 1.0},
             "kafka": [{"group": "g", "topic": "transactions", "end_offsets": 10, "committed": 8, "lag": 2}],
             "job": {"state": "RUNNING", "uptime_s": 12.0, "restarts": 0, "parallelism": 2,
-                    "last_checkpoint_age_s": 3.0, "watermark_delay_s": 4.0},
+                    "last_checkpoint_age_s": 3.0, "watermark_delay_s": 4.0, "lag_s": 0.4, "falling_behind": False},
             "freshness": {"windows": [{"window_start": "2026-11-27T10:00:00.000Z",
                                        "window_end": "2026-11-27T10:01:00.000Z", "postgres_s": 2.5,
                                        "elasticsearch_s": 3.0, "never_seen": False}], "resolution_s": 0.25},
@@ -69,6 +69,16 @@ def test_one_window_is_a_bar_and_a_sentence_not_a_dot():
     assert "One window so far (10:00:00-10:01:00 UTC)" in html
     assert 'data-windows="1"' in html and html.count('class="bar"') == 2  # one per chart
     assert "<circle" not in html
+
+
+def test_the_jobs_lag_shows_and_says_falling_behind_only_when_it_is():
+    keeping_up = render_sections(snapshot(), live=True)
+    assert "lag (ingest not read yet)" in keeping_up and "0.4 s" in keeping_up
+    assert "falling behind" not in keeping_up
+    late = snapshot()
+    late["job"] |= {"lag_s": 42.5, "falling_behind": True}
+    html = render_sections(late, live=True)
+    assert "42.5 s" in html and 'id="job-falling-behind">falling behind' in html
 
 
 def test_no_window_yet_says_so():

@@ -7,10 +7,12 @@ reach Kafka is tested against a real broker in tests/integration.
 from __future__ import annotations
 
 import asyncio
+import time
 
 import orjson
 import pytest
 
+from streamctl.pipeline.job_lag import JobLag
 from streamctl.pipeline.producer import ProducerApp, ProducerConfig
 from tests.unit.test_contract import reference_payload
 
@@ -135,3 +137,34 @@ def test_heartbeats_go_out_just_after_the_wall_clocks_ticks(interval_ms):
         assert all(beat % interval_ms == BEAT_AFTER_TICK_MS for beat in beats), (start, beats)
         assert all(b - a == interval_ms for a, b in zip(beats, beats[1:]))
         assert 0 < beats[0] - start <= interval_ms
+
+
+def behind_app(lag_seconds: float | None, read_s_ago: float = 0.0) -> ProducerApp:
+    app = ProducerApp(ProducerConfig(max_body_bytes=10_000, max_batch_records=3, max_lag_seconds=5,
+                                     flink_url="http://127.0.0.1:1", job_name="j"), writer=RefusingWriter())
+    app.job_lag, app.job_lag_read_at = JobLag(lag_seconds), time.monotonic() - read_s_ago
+    return app
+
+
+def test_a_job_more_than_max_lag_behind_gets_429_with_retry_after_and_nothing_reaches_kafka():
+    app = behind_app(12.3)
+    status, headers, body = call(app, "POST", "/transaction", orjson.dumps(reference_payload()))
+    assert status == 429 and headers[b"retry-after"] == b"8"  # 12.3 - 5, rounded up
+    assert "12.3 s of ingest behind" in orjson.loads(body)["detail"]
+    status, headers, _ = call(app, "POST", "/transactions", orjson.dumps([reference_payload()]))
+    assert status == 429 and headers[b"retry-after"] == b"8"
+    assert app.counters.totals()["rejected_behind"] == 2
+
+
+@pytest.mark.parametrize("lag, read_s_ago", [(4.9, 0.0), (None, 0.0), (30.0, 60.0)],
+                         ids=["within the bound", "lag unknown", "lag read too long ago"])
+def test_admission_refuses_only_what_it_knows_to_be_behind(lag, read_s_ago):
+    app = behind_app(lag, read_s_ago)
+    status, _, _ = call(app, "POST", "/transaction", orjson.dumps(reference_payload() | {"currency": "xx"}))
+    assert status == 400  # went on to validation: not refused for lag
+
+
+def test_admission_control_is_off_by_default_and_without_a_jobmanager():
+    assert not ProducerConfig().admission_control
+    assert not ProducerConfig(max_lag_seconds=5).admission_control  # nowhere to read the lag from
+    assert ProducerConfig(max_lag_seconds=5, flink_url="http://f:8081", job_name="j").admission_control

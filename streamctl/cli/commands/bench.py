@@ -12,6 +12,7 @@ from streamctl.bench.cpu import service_processes
 from streamctl.bench.freshness import bench_freshness
 from streamctl.bench.ingest import bench_ingest
 from streamctl.bench.job_throughput import bench_job
+from streamctl.bench.soak import bench_soak
 from streamctl.bench.suite import bench_idle, bench_startup, bench_validate, machine
 from streamctl.cli.app import app, stdout
 from streamctl.endpoints import Endpoints
@@ -107,11 +108,40 @@ def validate_speed(ctx: typer.Context, records: int = typer.Option(1_000_000, he
 
 
 @bench_app.command("job")
-def job_throughput(ctx: typer.Context, records: int = typer.Option(1_000_000, help="Transactions to replay.")) -> int:
+def job_throughput(ctx: typer.Context, records: int = typer.Option(1_000_000, help="Transactions to replay."),
+                   preload: int = typer.Option(0, help="Other transactions written first, inside the retry horizon"
+                                                     " the replay reads back: the retry state holds them.")) -> int:
     """Stop the job, write N transactions, replay from their window; time until both sinks hold them all."""
     settings = ctx.obj.settings()
-    stdout.print(f"stopping the job, writing {records:,} transactions, replaying from their window", highlight=False)
-    result = bench_job(stack_runtime(settings), records)
+    stdout.print(f"stopping the job, writing {preload:,} + {records:,} transactions, replaying from the window"
+                 " of the last", highlight=False)
+    result = bench_job(stack_runtime(settings), records, preload)
     _print_cpu("CPU from the replay's submission until the job had read every record", result["cpu_until_caught_up"])
     _write(settings, "job", result)
+    return ExitCode.OK
+
+
+@bench_app.command("soak")
+def soak(ctx: typer.Context, seconds: int = typer.Option(600, help="Seconds of load."),
+         connections: int = typer.Option(32, help="wrk connections.")) -> int:
+    """Single-record POSTs at the API's maximum for minutes: the job's lag every 5 s, freshness per window,
+    the time to catch up once the load stops, and validate's verdict."""
+    settings = ctx.obj.settings()
+    stdout.print(f"posting single transactions with {connections} connections for {seconds} s", highlight=False)
+    result = bench_soak(stack_runtime(settings), seconds, connections)
+    table = Table(title="soak: the job against the front door", title_justify="left")
+    for column in ("figure", "measured", "goal"):
+        table.add_column(column, justify="left" if column == "figure" else "right")
+    goal = result["goal"]
+    fresh = (result["freshness"].get("freshness") or {}).get("both") or {}
+    table.add_row("accepted/s", f"{result['accepted_per_s']:,}", ">= 3,500")
+    table.add_row("job lag at the end of the load", f"{result['lag_s_at_end']} s", f"< {goal['lag_s_at_end_below']} s")
+    table.add_row("job lag, largest sample", f"{result['lag_s_max']} s", "")
+    table.add_row("caught up after the load", f"{result['caught_up_s_after_load']} s",
+                  f"<= {goal['caught_up_within_s']} s")
+    table.add_row("freshness p95 (both sinks)", f"{fresh.get('p95_s')} s", f"<= {goal['freshness_p95_s_at_most']} s")
+    table.add_row("validate", str(result["validate"]), goal["validate"])
+    stdout.print(table)
+    _print_cpu("CPU during the load", result["cpu_during_load"])
+    _write(settings, "soak", result)
     return ExitCode.OK

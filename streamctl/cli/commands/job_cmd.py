@@ -72,6 +72,9 @@ def status(ctx: typer.Context, as_json: bool = JSON) -> int:
         stdout.print(f"last savepoint: {report.last_savepoint or '-'}", highlight=False)
         if report.watermark_delay_s is not None:
             stdout.print(f"watermark: {report.watermark_delay_s} s behind the clock", highlight=False)
+        if report.lag_s is not None:
+            behind = " [bold red]falling behind[/]" if report.falling_behind else ""
+            stdout.print(f"lag: {report.lag_s} s of ingest not read yet{behind}", highlight=False)
         table = Table(title="operators", title_justify="left")
         for column in ("operator", "parallelism", "in/s", "out/s", "backpressure"):
             table.add_column(column, overflow="fold")

@@ -14,18 +14,23 @@ from streamctl.cli.app import app, stdout
 from streamctl.endpoints import Endpoints
 from streamctl.exit_codes import ExitCode
 from streamctl.load import LoadPlan, LoadResult, LoadSnapshot, parse_duration, run_load
+from streamctl.pipeline.job_lag import JobLag, job_lag
+from streamctl.provision import StackNames
 
 
 def _ms(value: float | None) -> str:
     return f"{value:.0f} ms" if value is not None else "-"
 
 
-def snapshot_table(s: LoadSnapshot, title: str) -> Table:
+def snapshot_table(s: LoadSnapshot, title: str, lag: JobLag | None = None) -> Table:
     table = Table(title=title, title_justify="left")
-    for column in ("elapsed", "users", "requests/s", "requests", "failures", "p50", "p95", "p99"):
+    for column in ("elapsed", "users", "requests/s", "requests", "failures", "p50", "p95", "p99", "job lag"):
         table.add_column(column, justify="right")
+    behind = "-" if lag is None or lag.seconds is None else f"{lag.seconds:.1f} s"
+    if lag is not None and lag.falling_behind:
+        behind = f"[bold red]{behind} falling behind[/]"
     table.add_row(f"{s.elapsed_s:.0f} s", str(s.users), f"{s.rps:.0f}", str(s.requests),
-                  f"{s.failures} ({s.failure_ratio:.2%})", _ms(s.p50_ms), _ms(s.p95_ms), _ms(s.p99_ms))
+                  f"{s.failures} ({s.failure_ratio:.2%})", _ms(s.p50_ms), _ms(s.p95_ms), _ms(s.p99_ms), behind)
     return table
 
 
@@ -35,11 +40,17 @@ def run_load_command(settings, plan: LoadPlan, max_failure_ratio: float) -> tupl
     live_title = f"streamctl load: {plan.users} users, {plan.profile} profile, {plan.duration_s} s -> {plan.host}"
     if plan.web:
         stdout.print(f"Locust web UI: http://127.0.0.1:{plan.web_port}", highlight=False)
+    flink_url, job_name = Endpoints.of(settings).flink_url, StackNames.of(settings).job_name
+    delay_ms = settings.flink.watermark_delay_seconds * 1000
+
+    def lag() -> JobLag:  # how far the job trails what the load posts: read with each tick
+        return job_lag(flink_url, job_name, delay_ms, timeout_s=1)
+
     with Live(snapshot_table(LoadSnapshot(), live_title), console=stdout, refresh_per_second=2,
               transient=True) as live:
-        result = run_load(plan, output, lambda snap: live.update(snapshot_table(snap, live_title)))
+        result = run_load(plan, output, lambda snap: live.update(snapshot_table(snap, live_title, lag())))
     final = result.final
-    stdout.print(snapshot_table(final, "summary" + (" (interrupted)" if result.interrupted else "")))
+    stdout.print(snapshot_table(final, "summary" + (" (interrupted)" if result.interrupted else ""), lag()))
     (output / "summary.json").write_text(json.dumps(result.to_json(), indent=2))
     stdout.print(f"CSV stats and HTML report: {output}", highlight=False)
     if final.requests == 0:

@@ -196,7 +196,9 @@ def status(
         for table in status_tables(report, f"stack {settings.stack_name!r} ({report.runtime} runtime)", stdout.width):
             stdout.print(table)
         colour = "green" if report.job_state == "RUNNING" else "red"
-        stdout.print(f"Flink job: [{colour}]{report.job_state}[/]", highlight=False)
+        behind = "" if report.job_lag_s is None else f", {report.job_lag_s:.1f} s of ingest behind" + (
+            " [bold red]falling behind[/]" if report.job_falling_behind else "")
+        stdout.print(f"Flink job: [{colour}]{report.job_state}[/]{behind}", highlight=False)
         for lag in report.consumer_lag:
             if "error" in lag:
                 stdout.print(f"consumer lag: [red]{lag['error']}[/]", highlight=False)

@@ -70,6 +70,7 @@ def flink_properties(settings: Settings) -> str:
         "jobmanager.memory.process.size": f"{f.jobmanager_memory_mb}m",
         "taskmanager.memory.process.size": f"{f.taskmanager_memory_mb}m",
         "taskmanager.memory.managed.fraction": provision.TASKMANAGER_MANAGED_FRACTION,
+        "metrics.fetcher.update-interval": provision.METRICS_FETCH_INTERVAL_MS,
         "state.checkpoints.dir": "file:///flink-state/checkpoints",
         "state.savepoints.dir": SAVEPOINTS_IN_CLUSTER.as_uri(),
         "state.checkpoints.num-retained": 2,
@@ -99,6 +100,8 @@ def compose_variables(settings: Settings, secrets: Secrets, project: str) -> dic
         "PRODUCER_WORKERS": s.producer.workers, "PRODUCER_MAX_BODY_BYTES": s.producer.max_body_bytes,
         "PRODUCER_MAX_BATCH_RECORDS": s.producer.max_batch_records,
         "PRODUCER_HEARTBEAT_INTERVAL_MS": s.producer.heartbeat_interval_ms, "PRODUCER_LINGER_MS": s.producer.linger_ms,
+        "PRODUCER_MAX_LAG_SECONDS": s.producer.max_lag_seconds, "JOB_NAME": provision.StackNames.of(s).job_name,
+        "WATERMARK_DELAY_MS": s.flink.watermark_delay_seconds * 1000,
     }
     for key, variable in IMAGE_VARIABLES.items():
         image = getattr(s.docker.images, key)

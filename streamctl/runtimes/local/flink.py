@@ -96,6 +96,7 @@ class FlinkCluster:
             "taskmanager.numberOfTaskSlots": s.flink.slots(),
             "taskmanager.memory.process.size": f"{s.flink.taskmanager_memory_mb}m",
             "taskmanager.memory.managed.fraction": provision.TASKMANAGER_MANAGED_FRACTION,
+            "metrics.fetcher.update-interval": provision.METRICS_FETCH_INTERVAL_MS,
             "parallelism.default": s.flink.parallelism,
             "rest.address": host,
             "rest.bind-address": host,

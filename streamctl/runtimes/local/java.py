@@ -1,4 +1,4 @@
-"""Find a Java runtime and its version."""
+"""Find a Java development kit (the job's operator is compiled here) and its version."""
 
 from __future__ import annotations
 
@@ -58,7 +58,12 @@ def find_java(java_home_setting: str = "") -> Java:
         if version < MIN_JAVA:
             raise PreflightError(f"Java {version} found at {java} ({source}); Kafka 4, Flink 1.20 and "
                                  f"Elasticsearch 8 need Java {MIN_JAVA}+",
-                                 hint="apt-get install openjdk-17-jre-headless, or set java_home")
-        return Java(java.parent.parent, version)
+                                 hint="apt-get install openjdk-17-jdk-headless, or set java_home")
+        home = java.parent.parent
+        if not (home / "bin" / "javac").is_file():
+            raise PreflightError(f"{home} ({source}) is a Java runtime without a compiler (bin/javac): streamctl"
+                                 " compiles the Flink job's operator from source",
+                                 hint="apt-get install openjdk-17-jdk-headless, or set java_home to a JDK")
+        return Java(home, version)
     raise PreflightError("no Java found (java_home setting, JAVA_HOME and PATH are empty)",
-                         hint="apt-get install openjdk-17-jre-headless, or set java_home / JAVA_HOME")
+                         hint="apt-get install openjdk-17-jdk-headless, or set java_home / JAVA_HOME")

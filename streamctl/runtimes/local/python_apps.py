@@ -34,6 +34,10 @@ class Producer(LocalService):
             "PRODUCER_HEARTBEAT_INTERVAL_MS": str(s.producer.heartbeat_interval_ms),
             "PRODUCER_LINGER_MS": str(s.producer.linger_ms),
             "PRODUCER_METRICS_DIR": str(self.dir / "metrics"),
+            "PRODUCER_MAX_LAG_SECONDS": str(s.producer.max_lag_seconds),
+            "PRODUCER_FLINK_URL": self.ctx.endpoints.flink_url,
+            "PRODUCER_JOB_NAME": StackNames.of(s).job_name,
+            "PRODUCER_WATERMARK_DELAY_MS": str(s.flink.watermark_delay_seconds * 1000),
         }
         argv = (
             sys.executable, "-m", "granian", "--interface", "asgi", "--host", self.ctx.host,

@@ -1,0 +1,81 @@
+"""Sustained load: single-record POSTs at the producer API's maximum for minutes, with the job's lag
+sampled throughout and one freshness probe per window; then how long the job takes to catch up once
+the load stops, and validate's verdict on everything it wrote.
+
+The lag is the seconds of ingest the job has not read yet (streamctl/pipeline/job_lag.py)."""
+
+from __future__ import annotations
+
+import subprocess
+import threading
+import time
+
+from streamctl.bench.cpu import CpuWatch, service_processes
+from streamctl.bench.freshness import bench_freshness, percentile
+from streamctl.bench.ingest import end_offsets_total, wrk_argv, wrk_figure
+from streamctl.pipeline.job_lag import job_lag
+from streamctl.verdicts import check_stack
+
+SAMPLE_S = 5.0
+
+
+def bench_soak(runtime, seconds: int = 600, connections: int = 32, catch_up_timeout_s: float = 600) -> dict:
+    settings = runtime.settings
+    endpoints = runtime.endpoints()
+    placement = runtime.job_placement()
+    topic = settings.kafka.topic
+    delay_ms = settings.flink.watermark_delay_seconds * 1000
+    window_s = settings.flink.window_seconds
+
+    def lag() -> float | None:
+        return job_lag(placement.rest_url, placement.job_name, delay_ms).seconds
+
+    # One marked transaction per window while the load runs: from each window's end until its row is in
+    # both sinks (the windows the probes fall in close while the load still runs).
+    probes = max(1, int(seconds // window_s) - 1)
+    freshness: dict = {}
+    prober = threading.Thread(target=lambda: freshness.update(bench_freshness(settings, probes)), daemon=True)
+    in_topic_before = end_offsets_total(endpoints.kafka, topic)
+    watch = CpuWatch(service_processes(runtime))
+    wrk = subprocess.Popen(wrk_argv(endpoints.producer_url, seconds, connections), stdout=subprocess.PIPE,
+                           stderr=subprocess.STDOUT, text=True)
+    started = time.monotonic()
+    prober.start()
+    samples: list[dict] = []
+    while wrk.poll() is None:
+        time.sleep(SAMPLE_S - (time.monotonic() - started) % SAMPLE_S)
+        samples.append({"t_s": round(time.monotonic() - started, 1), "lag_s": _rounded(lag()),
+                        "in_topic": end_offsets_total(endpoints.kafka, topic) - in_topic_before})
+    load_ended = time.monotonic()
+    cpu = watch.read()
+    figure = wrk_figure("producer API, POST /transaction, sustained", wrk.communicate()[0], seconds)
+    lag_at_end = lag()
+    caught_up_s = None
+    while time.monotonic() - load_ended < catch_up_timeout_s:
+        current = lag()
+        if current is not None and current <= settings.flink.watermark_delay_seconds:
+            caught_up_s = time.monotonic() - load_ended
+            break
+        time.sleep(0.5)
+    prober.join(timeout=3 * window_s + 60)
+    result = check_stack(settings, wait_s=3 * window_s + 60)
+    lags = [s["lag_s"] for s in samples if s["lag_s"] is not None]
+    steady = lags[len(lags) // 6:]  # after the first sixth: the JIT and the pools have warmed up
+    return {
+        "seconds": seconds, "connections": connections,
+        "accepted": figure.acknowledged, "accepted_per_s": round(figure.acknowledged_per_s),
+        "non_2xx": figure.non_2xx, "errors": figure.errors, "latency_avg_ms": figure.latency_avg_ms,
+        "in_topic": end_offsets_total(endpoints.kafka, topic) - in_topic_before,
+        "lag_s_at_end": _rounded(lag_at_end), "lag_s_max": max(lags, default=None),
+        "lag_s_p95_after_warmup": percentile(steady, 0.95) if steady else None,
+        "caught_up_s_after_load": _rounded(caught_up_s),
+        "freshness": freshness,
+        "validate": result.verdict, "validate_windows_judged": result.topic.get("windows"),
+        "samples": samples, "cpu_during_load": cpu,
+        "goal": {"lag_s_at_end_below": 5, "caught_up_within_s": 15, "freshness_p95_s_at_most": 2.5,
+                 "validate": "exact"},
+    }
+
+
+def _rounded(value: float | None) -> float | None:
+    return None if value is None else round(value, 2)
