@@ -7,7 +7,7 @@ PYTEST_ARGS ?=
 # `make demo RUNTIME=docker` (official images pulled) or RUNTIME=auto chooses otherwise.
 RUNTIME ?= local
 
-.PHONY: setup system-deps demo test unit lint bench lock clean
+.PHONY: setup system-deps test-deps demo test unit integration lint bench lock clean
 
 # Every Python package from requirements.lock, each file checked against its sha256 (make lock writes it).
 $(BIN)/streamctl: pyproject.toml requirements.lock
@@ -29,10 +29,16 @@ setup: system-deps $(BIN)/streamctl
 demo: setup
 	$(BIN)/streamctl demo --runtime $(RUNTIME)
 
-test: setup lint
-	@bash .ci/system-deps.sh --test
+# Lint first (it needs only the venv), then every machine package in one apt run, then the connectors.
+# Unit tests before the integration tests: a failure there stops the run in seconds, not half an hour.
+test: lint test-deps setup
+	$(BIN)/python -m pytest tests/unit $(PYTEST_ARGS)
 	@bash .ci/docker-engine.sh start
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m pytest tests/integration $(PYTEST_ARGS)
+
+# What the tests need besides the local runtime's packages (Chromium, the Docker engine, debootstrap).
+test-deps:
+	@bash .ci/system-deps.sh --test
 
 # Zero findings on streamctl/ (rules in pyproject.toml).
 lint: $(BIN)/streamctl
@@ -41,6 +47,10 @@ lint: $(BIN)/streamctl
 
 unit: $(BIN)/streamctl
 	$(BIN)/python -m pytest tests/unit $(PYTEST_ARGS)
+
+integration: setup test-deps
+	@bash .ci/docker-engine.sh start
+	$(BIN)/python -m pytest tests/integration $(PYTEST_ARGS)
 
 # Benchmarks on a running stack (brought up if needed); figures printed and written as JSON.
 bench: setup
@@ -55,6 +65,7 @@ bench: setup
 # Maintainers: let Maven resolve every role's closure again and rewrite connectors.lock; let
 # pip-compile pin the Python packages again, with hashes, into requirements.lock.
 lock: $(BIN)/streamctl
+	@command -v mvn >/dev/null || { echo "error: make lock resolves the connectors with Maven: apt-get install maven"; exit 4; }
 	$(BIN)/python -m streamctl.artifacts.lockgen
 	$(BIN)/pip install -q pip-tools
 	$(BIN)/pip-compile --quiet --generate-hashes --allow-unsafe --no-emit-find-links --extra test --strip-extras \
