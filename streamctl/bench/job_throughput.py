@@ -16,6 +16,7 @@ from streamctl.job.sinks import erase_windows, wait_until_indexed
 from streamctl.kafka_info import records_since, retained_from_ms
 from streamctl.pipeline.job_lag import input_watermark_ms as job_watermark_ms
 from streamctl.pipeline.job_lag import running_job_id
+from streamctl.waits import http_json
 
 
 def _transactions(count: int, run: str):
@@ -51,6 +52,21 @@ def input_watermark_ms(rest_url: str, job_name: str) -> int:
     """The lowest input watermark of the running job's operators after its sources (0: none yet)."""
     job_id = running_job_id(rest_url, job_name)
     return (job_watermark_ms(rest_url, job_id) or 0) if job_id else 0
+
+
+def _full_state_bytes_after(rest_url: str, job_name: str, after_ms: float, timeout_s: float = 120) -> int | None:
+    """The full state size (not the incremental delta) of the job's first checkpoint completed after
+    `after_ms`."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        job_id = running_job_id(rest_url, job_name)
+        if job_id:
+            status, body = http_json(f"{rest_url}/jobs/{job_id}/checkpoints", 5)
+            completed = ((body or {}).get("latest") or {}).get("completed") or {} if status == 200 else {}
+            if completed.get("latest_ack_timestamp", 0) > after_ms:
+                return int(completed.get("state_size") or 0) or None
+        time.sleep(1)
+    return None
 
 
 def _cpu_us_per_record(cpu: dict | None, service: str, records: int) -> float | None:
@@ -118,6 +134,8 @@ def bench_job(runtime, records: int = 1_000_000, preload: int = 0, timeout_s: fl
     exact_s = time.monotonic() - started
     # The replay reads from the dedup horizon before the window: earlier records (and heartbeats) too.
     read = records_since(endpoints.kafka, settings.kafka.topic, placement.effective_config().read_from_ms or 0)
+    state_bytes = _full_state_bytes_after(placement.rest_url, placement.job_name, time.time() * 1000)
+    ids = records + preload
     return {"records": records, "preloaded_ids_in_the_horizon": preload, "records_read_by_the_job": read,
             "write_s": round(write_s, 1),
             "submit_to_running_s": round(running_s, 1),
@@ -128,4 +146,9 @@ def bench_job(runtime, records: int = 1_000_000, preload: int = 0, timeout_s: fl
             "window_close_bound_s": settings.flink.window_seconds + settings.flink.watermark_delay_seconds,
             "parallelism": placement.effective_config().parallelism, "goal_records_per_s": 50_000,
             "taskmanager_cpu_us_per_record_read": _cpu_us_per_record(cpu, "flink-taskmanager", read),
+            # Every id read is in the retry state (the horizon outlasts the run): its full size per id.
+            "checkpointed_state_bytes": state_bytes, "ids_in_the_retry_state": ids,
+            "state_bytes_per_id": round(state_bytes / ids, 1) if state_bytes else None,
+            "state_mb_at_5000_ids_per_s_over_the_horizon": round(
+                state_bytes / ids * 5000 * 60 * settings.flink.dedup_minutes / 1e6) if state_bytes else None,
             "cpu_until_caught_up": cpu or watch.read()}

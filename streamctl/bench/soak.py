@@ -12,14 +12,31 @@ import time
 
 from streamctl.bench.cpu import CpuWatch, service_processes
 from streamctl.bench.freshness import bench_freshness, percentile
-from streamctl.bench.ingest import end_offsets_total, wrk_argv, wrk_figure
+from streamctl.bench.ingest import IngestFigure, batch_figure, end_offsets_total, wrk_argv, wrk_figure
 from streamctl.pipeline.job_lag import job_lag
 from streamctl.verdicts import check_stack
 
 SAMPLE_S = 5.0
 
 
-def bench_soak(runtime, seconds: int = 600, connections: int = 32, catch_up_timeout_s: float = 600) -> dict:
+class _BatchLoad:
+    """POST /transactions batches from two client threads (ingest.batch_figure) in the background."""
+
+    def __init__(self, producer_url: str, seconds: int, batch_size: int):
+        self.figure: IngestFigure | None = None
+        self.thread = threading.Thread(target=self._run, args=(producer_url, seconds, batch_size), daemon=True)
+        self.thread.start()
+
+    def _run(self, producer_url: str, seconds: int, batch_size: int) -> None:
+        self.figure = batch_figure(producer_url, seconds, batch_size)
+
+    def poll(self) -> int | None:
+        return None if self.thread.is_alive() else 0
+
+
+def bench_soak(runtime, seconds: int = 600, connections: int = 32, batch_size: int = 0,
+               catch_up_timeout_s: float = 600) -> dict:
+    """With `batch_size`, batches of that many records from two threads instead of wrk's single POSTs."""
     settings = runtime.settings
     endpoints = runtime.endpoints()
     placement = runtime.job_placement()
@@ -37,18 +54,27 @@ def bench_soak(runtime, seconds: int = 600, connections: int = 32, catch_up_time
     prober = threading.Thread(target=lambda: freshness.update(bench_freshness(settings, probes)), daemon=True)
     in_topic_before = end_offsets_total(endpoints.kafka, topic)
     watch = CpuWatch(service_processes(runtime))
-    wrk = subprocess.Popen(wrk_argv(endpoints.producer_url, seconds, connections), stdout=subprocess.PIPE,
-                           stderr=subprocess.STDOUT, text=True)
+    load: subprocess.Popen | _BatchLoad
+    if batch_size:
+        load = _BatchLoad(endpoints.producer_url, seconds, batch_size)
+    else:
+        load = subprocess.Popen(wrk_argv(endpoints.producer_url, seconds, connections), stdout=subprocess.PIPE,
+                                stderr=subprocess.STDOUT, text=True)
     started = time.monotonic()
     prober.start()
     samples: list[dict] = []
-    while wrk.poll() is None:
+    while load.poll() is None:
         time.sleep(SAMPLE_S - (time.monotonic() - started) % SAMPLE_S)
         samples.append({"t_s": round(time.monotonic() - started, 1), "lag_s": _rounded(lag()),
                         "in_topic": end_offsets_total(endpoints.kafka, topic) - in_topic_before})
     load_ended = time.monotonic()
     cpu = watch.read()
-    figure = wrk_figure("producer API, POST /transaction, sustained", wrk.communicate()[0], seconds)
+    if isinstance(load, _BatchLoad):
+        load.thread.join()
+        assert load.figure is not None
+        figure = load.figure
+    else:
+        figure = wrk_figure("producer API, POST /transaction, sustained", load.communicate()[0], seconds)
     lag_at_end = lag()
     caught_up_s = None
     while time.monotonic() - load_ended < catch_up_timeout_s:
@@ -62,7 +88,7 @@ def bench_soak(runtime, seconds: int = 600, connections: int = 32, catch_up_time
     lags = [s["lag_s"] for s in samples if s["lag_s"] is not None]
     steady = lags[len(lags) // 6:]  # after the first sixth: the JIT and the pools have warmed up
     return {
-        "seconds": seconds, "connections": connections,
+        "load": figure.server, "seconds": seconds, "connections": None if batch_size else connections,
         "accepted": figure.acknowledged, "accepted_per_s": round(figure.acknowledged_per_s),
         "non_2xx": figure.non_2xx, "errors": figure.errors, "latency_avg_ms": figure.latency_avg_ms,
         "in_topic": end_offsets_total(endpoints.kafka, topic) - in_topic_before,

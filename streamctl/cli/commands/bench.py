@@ -123,18 +123,21 @@ def job_throughput(ctx: typer.Context, records: int = typer.Option(1_000_000, he
 
 @bench_app.command("soak")
 def soak(ctx: typer.Context, seconds: int = typer.Option(600, help="Seconds of load."),
-         connections: int = typer.Option(32, help="wrk connections.")) -> int:
-    """Single-record POSTs at the API's maximum for minutes: the job's lag every 5 s, freshness per window,
-    the time to catch up once the load stops, and validate's verdict."""
+         connections: int = typer.Option(32, help="wrk connections."),
+         batch: int = typer.Option(0, help="Post batches of this many records (POST /transactions, two client"
+                                           " threads) instead of single ones.")) -> int:
+    """Single-record POSTs (or batches) at the API's maximum for minutes: the job's lag every 5 s,
+    freshness per window, the time to catch up once the load stops, and validate's verdict."""
     settings = ctx.obj.settings()
-    stdout.print(f"posting single transactions with {connections} connections for {seconds} s", highlight=False)
-    result = bench_soak(stack_runtime(settings), seconds, connections)
+    how = f"batches of {batch:,} from 2 threads" if batch else f"single transactions with {connections} connections"
+    stdout.print(f"posting {how} for {seconds} s", highlight=False)
+    result = bench_soak(stack_runtime(settings), seconds, connections, batch)
     table = Table(title="soak: the job against the front door", title_justify="left")
     for column in ("figure", "measured", "goal"):
         table.add_column(column, justify="left" if column == "figure" else "right")
     goal = result["goal"]
     fresh = (result["freshness"].get("freshness") or {}).get("both") or {}
-    table.add_row("accepted/s", f"{result['accepted_per_s']:,}", ">= 3,500")
+    table.add_row("accepted/s", f"{result['accepted_per_s']:,}", ">= 30,000" if batch else ">= 3,500")
     table.add_row("job lag at the end of the load", f"{result['lag_s_at_end']} s", f"< {goal['lag_s_at_end_below']} s")
     table.add_row("job lag, largest sample", f"{result['lag_s_max']} s", "")
     table.add_row("caught up after the load", f"{result['caught_up_s_after_load']} s",
