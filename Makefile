@@ -29,9 +29,9 @@ setup: system-deps $(BIN)/streamctl
 demo: setup
 	$(BIN)/streamctl demo --runtime $(RUNTIME)
 
-# Lint first (it needs only the venv), then every machine package in one apt run, then the connectors.
+# Every machine package in one apt run, then lint (before the connectors' 172 MB), then the connectors.
 # Unit tests before the integration tests: a failure there stops the run in seconds, not half an hour.
-test: lint test-deps setup
+test: test-deps lint setup
 	$(BIN)/python -m pytest tests/unit $(PYTEST_ARGS)
 	@bash .ci/docker-engine.sh start
 	$(BIN)/python -m pytest tests/integration $(PYTEST_ARGS)
@@ -40,10 +40,20 @@ test: lint test-deps setup
 test-deps:
 	@bash .ci/system-deps.sh --test
 
-# Zero findings on streamctl/ (rules in pyproject.toml).
-lint: $(BIN)/streamctl
+# Zero findings on streamctl/ (rules in pyproject.toml), the GitHub workflows (actionlint, which runs
+# shellcheck on their scripts) and the CI scripts (shellcheck). actionlint is built once from its Go
+# module (about 50 s), shellcheck comes from Debian's packages.
+ACTIONLINT_VERSION := v1.7.7
+lint: $(BIN)/streamctl $(BIN)/actionlint
+	@bash .ci/system-deps.sh --lint
 	$(BIN)/ruff check streamctl
 	$(BIN)/mypy streamctl
+	$(BIN)/actionlint .github/workflows/*.yml
+	shellcheck .ci/*.sh .ci/run
+
+$(BIN)/actionlint:
+	@command -v go >/dev/null || { echo "error: make lint builds actionlint with Go: apt-get install golang"; exit 4; }
+	GOBIN=$(abspath $(BIN)) go install github.com/rhysd/actionlint/cmd/actionlint@$(ACTIONLINT_VERSION)
 
 unit: $(BIN)/streamctl
 	$(BIN)/python -m pytest tests/unit $(PYTEST_ARGS)

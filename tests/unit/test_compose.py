@@ -198,7 +198,7 @@ def test_pinned_image_defaults_live_only_in_the_compose_file(tmp_path):
     variables = compose_variables(stack_settings(tmp_path), Secrets("pw"), "streamctl-default")
     assert not any(name.endswith("_IMAGE") for name in variables)  # nothing set: the file's defaults apply
     text = (STACK_DIR / "compose.yaml").read_text()
-    for default in ("apache/kafka:4.1.1", "postgres:17", "flink:1.20.3-java17"):
+    for default in ("apache/kafka:4.1.1", "postgres:17", "flink:1.20.5-java17"):
         assert default in text
 
 
