@@ -7,7 +7,7 @@ PYTEST_ARGS ?=
 # `make demo RUNTIME=docker` (official images pulled) or RUNTIME=auto chooses otherwise.
 RUNTIME ?= local
 
-.PHONY: setup system-deps test-deps demo test unit integration lint bench lock clean
+.PHONY: setup system-deps test-deps demo test check unit integration lint bench lock clean
 
 # Every Python package from requirements.lock, each file checked against its sha256 (make lock writes it).
 $(BIN)/streamctl: pyproject.toml requirements.lock
@@ -35,6 +35,12 @@ test: test-deps lint setup
 	$(BIN)/python -m pytest tests/unit $(PYTEST_ARGS)
 	@bash .ci/docker-engine.sh start
 	$(BIN)/python -m pytest tests/integration $(PYTEST_ARGS)
+
+# The inner loop, a few minutes: lint, the unit tests, and one end-to-end smoke on a real local stack
+# (up; transactions exact in both sinks; a 400 for a bad payload; down). `make test` runs everything.
+check: lint setup
+	$(BIN)/python -m pytest tests/unit $(PYTEST_ARGS)
+	$(BIN)/python -m pytest tests/integration/test_local_stack.py -m smoke $(PYTEST_ARGS)
 
 # What the tests need besides the local runtime's packages (Chromium, the Docker engine, debootstrap).
 test-deps:

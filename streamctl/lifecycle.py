@@ -166,8 +166,8 @@ def run_task(runtime: Runtime, name: str, progress: Progress = NO_PROGRESS) -> s
 
 def down(runtime: Runtime, purge: bool = False, progress: Progress = NO_PROGRESS) -> list[tuple[str, str]]:
     """The job stopped with a savepoint, then every service in reverse dependency order; the data
-    only with `purge`, which takes no savepoint: it would be deleted with the rest. Goes on whatever
-    the savepoint's outcome."""
+    only with `purge`, which takes no savepoint and stops every service at once: nothing is kept.
+    Goes on whatever the savepoint's outcome."""
     runtime.before_down(purge)
     results: list[tuple[str, str]] = []
     if live_view.running(runtime.settings):
@@ -184,9 +184,13 @@ def down(runtime: Runtime, purge: bool = False, progress: Progress = NO_PROGRESS
         progress.update(spec.name, "stopped", outcome)
         return spec.name, outcome
 
+    services = [s for s in stop_order(runtime.specs) if s.kind != TASK]
+    if purge:  # nothing is kept, so no order protects anything: everything stops at once
+        with concurrent.futures.ThreadPoolExecutor(max_workers=len(services) or 1) as pool:
+            results.extend(pool.map(stop, services))
+        return results + runtime.release(purge, progress)
     # Instances of one role stop together: the last KRaft node alone would wait for a quorum.
-    for _, group in itertools.groupby([s for s in stop_order(runtime.specs) if s.kind != TASK],
-                                      key=lambda spec: spec.runs_as):
+    for _, group in itertools.groupby(services, key=lambda spec: spec.runs_as):
         with concurrent.futures.ThreadPoolExecutor() as pool:
             results.extend(pool.map(stop, list(group)))
     return results + runtime.release(purge, progress)

@@ -90,8 +90,9 @@ def _write_all(producer, topic: str, values) -> None:
 
 
 def bench_job(runtime, records: int = 1_000_000, preload: int = 0, timeout_s: float = 1800) -> dict:
-    """`preload` other transactions are written first, in the windows before: the replay reads them too
-    (they lie inside the retry horizon it reads back), so the retry state holds them while it counts."""
+    """`preload` other transactions are written first: the replay reads them first, so the retry state
+    holds them while it works through the N. Every window the replay covers is written, so the stack
+    stays exact for validate."""
     from confluent_kafka import Producer
 
     settings = runtime.settings
@@ -103,11 +104,10 @@ def bench_job(runtime, records: int = 1_000_000, preload: int = 0, timeout_s: fl
     producer = Producer({**endpoints.kafka.librdkafka(), "acks": "all", "linger.ms": 50, "compression.type": "lz4",
                          "queue.buffering.max.messages": 1_000_000, "batch.num.messages": 10_000})
     run = f"bench-{uuid.uuid4().hex[:8]}"
-    if preload:
-        _write_all(producer, settings.kafka.topic, _transactions(preload, f"{run}-preload"))
-        time.sleep(window_ms / 1000 - time.time() % (window_ms / 1000) + 0.01)  # the next window: the replay's first
-    from_ms = int(time.time() * 1000) // window_ms * window_ms
+    from_ms = int(time.time() * 1000) // window_ms * window_ms  # the replay recomputes every window from here
     started = time.monotonic()
+    # The preloaded ids come first, so the retry state holds them while the job works through the others.
+    _write_all(producer, settings.kafka.topic, _transactions(preload, f"{run}-preload"))
     _write_all(producer, settings.kafka.topic, _transactions(records, run))
     write_s = time.monotonic() - started
     written_by_ms = int(time.time() * 1000)
@@ -128,7 +128,7 @@ def bench_job(runtime, records: int = 1_000_000, preload: int = 0, timeout_s: fl
             caught_up_s = time.monotonic() - started  # every record written has been through the operators
             cpu = watch.read()
         counted = _counted(runtime, from_ms)
-        if min(counted) >= records:
+        if min(counted) >= records + preload:
             break
         time.sleep(0.5)
     exact_s = time.monotonic() - started

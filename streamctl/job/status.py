@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from streamctl.job.operations import current, savepoints
 from streamctl.job.placement import JobPlacement
 from streamctl.kafka_access import KafkaAccess
-from streamctl.pipeline.job_lag import JobLag, lowest_watermark_ms
+from streamctl.pipeline.job_lag import JobLag, lowest_watermark_ms, refresh_metrics
 from streamctl.waits import http_json
 
 
@@ -69,6 +69,9 @@ def job_report(p: JobPlacement, kafka: KafkaAccess | None, topic: str, group: st
     now_ms = time.time() * 1000
     report.uptime_s = round(detail.get("duration", 0) / 1000, 1) if report.state == "RUNNING" else 0
     watermarks, read_marks = [], []
+    after_sources = [v["id"] for v in detail.get("vertices", []) if not v.get("name", "").startswith("Source:")]
+    if after_sources:
+        refresh_metrics(rest, job.job_id, after_sources[0])  # watermarks and rates as of now, not the last caller's
     for vertex in detail.get("vertices", []):
         vid = vertex["id"]
         level = _get(f"{rest}/jobs/{job.job_id}/vertices/{vid}/backpressure").get("backpressure-level", "unknown")

@@ -18,6 +18,10 @@ from streamctl.waits import http_json
 
 # Past this many seconds of ingest not read yet, the job is said to be falling behind.
 FALLING_BEHIND_S = 5.0
+# The JobManager answers a metrics request from what it fetched before, and fetches anew (at most every
+# metrics.fetcher.update-interval) when asked: a reading after a first request and this pause is at most
+# about a second old, where a single request could return whatever the last caller left, minutes ago.
+METRICS_SETTLE_S = 0.5
 NO_WATERMARK = 2**62  # Flink reports Long.MIN_VALUE (or nothing) before the first watermark
 
 
@@ -50,25 +54,35 @@ def running_job_id(rest_url: str, job_name: str, timeout_s: float = 5) -> str | 
     return max(jobs, key=lambda j: j.get("start-time", 0))["jid"] if status == 200 and jobs else None
 
 
-def input_watermark_ms(rest_url: str, job_id: str, timeout_s: float = 5) -> int | None:
-    """The lowest watermark among the job's operators after its sources: how far it has read."""
+def refresh_metrics(rest_url: str, job_id: str, vertex_id: str, timeout_s: float = 5) -> None:
+    """Ask once so that the JobManager fetches the TaskManagers' metrics, and give it METRICS_SETTLE_S."""
+    http_json(f"{rest_url}/jobs/{job_id}/vertices/{vertex_id}/watermarks", timeout_s)
+    time.sleep(METRICS_SETTLE_S)
+
+
+def input_watermark_ms(rest_url: str, job_id: str, timeout_s: float = 5, fresh: bool = True) -> int | None:
+    """The lowest watermark among the job's operators after its sources: how far it has read. `fresh`:
+    metrics fetched for this reading (see METRICS_SETTLE_S); a caller that polls every second needs not."""
     status, detail = http_json(f"{rest_url}/jobs/{job_id}", timeout_s)
     if status != 200:
         return None
-    marks = [lowest_watermark_ms(rest_url, job_id, vertex["id"], timeout_s) for vertex in detail.get("vertices", [])
-             if not vertex.get("name", "").startswith("Source:")]
+    vertices = [v["id"] for v in detail.get("vertices", []) if not v.get("name", "").startswith("Source:")]
+    if fresh and vertices:
+        refresh_metrics(rest_url, job_id, vertices[0], timeout_s)
+    marks = [lowest_watermark_ms(rest_url, job_id, vertex, timeout_s) for vertex in vertices]
     known = [m for m in marks if m is not None]
     return min(known) if known and len(known) == len(marks) else None
 
 
-def job_lag(rest_url: str, job_name: str, watermark_delay_ms: int, timeout_s: float = 5) -> JobLag:
+def job_lag(rest_url: str, job_name: str, watermark_delay_ms: int, timeout_s: float = 5,
+            fresh: bool = True) -> JobLag:
     """The running job's lag; JobLag(None, why) when it cannot be told. Never raises for a JobManager
     that does not answer."""
     try:
         job_id = running_job_id(rest_url, job_name, timeout_s)
         if job_id is None:
             return JobLag(None, "no running job")
-        watermark = input_watermark_ms(rest_url, job_id, timeout_s)
+        watermark = input_watermark_ms(rest_url, job_id, timeout_s, fresh)
     except (OSError, ValueError) as exc:
         return JobLag(None, f"the JobManager does not answer ({getattr(exc, 'reason', exc)})")
     if watermark is None:

@@ -344,7 +344,8 @@ class ProducerApp:
         config = self.config
         while True:
             try:
-                lag = await asyncio.to_thread(job_lag, config.flink_url, config.job_name, config.watermark_delay_ms, 2)
+                lag = await asyncio.to_thread(job_lag, config.flink_url, config.job_name, config.watermark_delay_ms, 2,
+                                              False)  # polled every second: each poll refreshes the next
                 self.job_lag, self.job_lag_read_at = lag, time.monotonic()
             except asyncio.CancelledError:
                 raise

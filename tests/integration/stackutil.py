@@ -13,10 +13,15 @@ import urllib.request
 import uuid
 from pathlib import Path
 
+import psycopg2
 import yaml
+from kafka import KafkaConsumer, TopicPartition
 
 from streamctl.cli import run
 from streamctl.config import Settings, load_settings
+from streamctl.endpoints import Endpoints
+from streamctl.secrets import Secrets
+from streamctl.waits import http_json
 
 # Ports of their own, so a test stack never collides with a developer's running stack.
 TEST_PORTS = {"kafka": 29092, "kafka_controller": 29093, "flink_rest": 28081, "flink_rpc": 26123,
@@ -189,3 +194,45 @@ class Poster:
         self.stop.set()
         for w in self.workers:
             w.join()
+
+
+# -- reading a test stack directly: PostgreSQL, the topic, the JobManager ---------------------------
+
+def pg_connect(config):
+    settings = settings_of(config)
+    password = Secrets.load(settings.stack_dir).postgres_password
+    return psycopg2.connect(host="127.0.0.1", port=settings.ports.postgres, user=settings.postgres.user,
+                            password=password, dbname=settings.postgres.database)
+
+
+def topic_records(config) -> list[dict]:
+    settings = settings_of(config)
+    consumer = KafkaConsumer(**Endpoints.of(settings).kafka.kafka_python(), enable_auto_commit=False)
+    partitions = [TopicPartition(settings.kafka.topic, p) for p in consumer.partitions_for_topic(settings.kafka.topic)]
+    consumer.assign(partitions)
+    consumer.seek_to_beginning(*partitions)
+    end = consumer.end_offsets(partitions)
+    values = []
+    while any(consumer.position(tp) < end[tp] for tp in partitions):
+        for batch in consumer.poll(timeout_ms=1000).values():
+            values.extend(json.loads(r.value) for r in batch)
+    consumer.close()
+    return values
+
+
+def restored_from(stack) -> dict:
+    """What the running job was restored from, as Flink's REST API reports it."""
+    rest = f"http://127.0.0.1:{TEST_PORTS['flink_rest']}"
+    status, body = get(f"{rest}/jobs/overview")
+    (job,) = [j for j in json.loads(body)["jobs"] if j["state"] == "RUNNING"]
+    status, body = get(f"{rest}/jobs/{job['jid']}/checkpoints")
+    return json.loads(body)["latest"]["restored"] or {}
+
+
+def job_exceptions(stack) -> tuple[str, int]:
+    """The running job's id and how many exceptions its history holds (a restart adds one)."""
+    rest = f"http://127.0.0.1:{TEST_PORTS['flink_rest']}"
+    _, overview = http_json(f"{rest}/jobs/overview", 5)
+    (job,) = [j for j in overview["jobs"] if j["state"] == "RUNNING"]
+    _, exceptions = http_json(f"{rest}/jobs/{job['jid']}/exceptions", 5)
+    return job["jid"], len(exceptions.get("exceptionHistory", {}).get("entries", []))

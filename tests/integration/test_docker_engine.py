@@ -13,7 +13,7 @@ from streamctl.errors import PreflightError, StartupError
 from streamctl.runtimes.docker.engine import LABEL_HASH, LABEL_PROJECT, LABEL_SERVICE, Engine
 from tests.integration.dockerutil import docker_client, ensure_base_image, labelled, make_project, throwaway_project_name
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.docker]
 
 
 @pytest.fixture(scope="module")

@@ -20,7 +20,7 @@ from tests.integration.stackutil import (
     Poster, assert_live_view_shows_the_exact_stack, cli, make_stack_config, settings_of, wait_for,
 )
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.docker]
 
 
 def test_docker_stack_up_load_validate_exact_and_down_leaves_nothing():

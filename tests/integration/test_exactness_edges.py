@@ -24,7 +24,7 @@ from tests.integration.stackutil import (
     TEST_PORTS, Poster, assert_exact, cli, post_json, running_stack, settings_of, transaction, validate_json,
     wait_for,
 )
-from tests.integration.test_local_stack import pg_connect
+from tests.integration.stackutil import pg_connect, job_exceptions
 
 pytestmark = pytest.mark.integration
 WINDOW_S = 10
@@ -41,15 +41,6 @@ def stack():
 @pytest.fixture(scope="module")
 def api(stack):
     return f"http://127.0.0.1:{TEST_PORTS['producer']}"
-
-
-def job_exceptions(stack) -> tuple[str, int]:
-    """The running job's id and how many exceptions its history holds (a restart adds one)."""
-    rest = f"http://127.0.0.1:{TEST_PORTS['flink_rest']}"
-    _, overview = http_json(f"{rest}/jobs/overview", 5)
-    (job,) = [j for j in overview["jobs"] if j["state"] == "RUNNING"]
-    _, exceptions = http_json(f"{rest}/jobs/{job['jid']}/exceptions", 5)
-    return job["jid"], len(exceptions.get("exceptionHistory", {}).get("entries", []))
 
 
 def produce(stack, values: list[tuple[bytes | None, bytes | None]]) -> None:

@@ -18,9 +18,9 @@ from streamctl.runtimes.local.runtime import LocalRuntime
 from tests.integration.stackutil import (
     TEST_PORTS, Poster, assert_exact, cli, running_stack, settings_of, transaction, wait_for,
 )
-from tests.integration.test_local_stack import restored_from, topic_records
+from tests.integration.stackutil import topic_records, restored_from
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.destructive]
 
 
 @pytest.fixture(scope="module")

@@ -14,12 +14,9 @@ import uuid
 from decimal import Decimal
 from pathlib import Path
 
-import psycopg2
 import pytest
-from kafka import KafkaConsumer, TopicPartition
 
 from streamctl import provision
-from streamctl.endpoints import Endpoints
 from streamctl.exit_codes import ExitCode
 from streamctl.pipeline.contract import parse_event_time, validate_transaction
 from streamctl.pipeline.indexer import document_id
@@ -27,7 +24,6 @@ from streamctl.pipeline.windows import aggregate
 from streamctl.runtimes.local.preflight import port_free
 from streamctl.runtimes.local.runtime import LocalRuntime
 from streamctl.runtimes.local.supervisor import group_pids
-from streamctl.secrets import Secrets
 from streamctl.services import services_only
 from tests.integration.browser import Page, dump_dom, png_distinct_bytes, screenshot
 from tests.integration.stackutil import (
@@ -41,7 +37,8 @@ from tests.integration.stackutil import (
     transaction,
     wait_for,
 )
-from tests.unit.test_contract import reference_payload
+from tests.payloads import reference_payload
+from tests.integration.stackutil import pg_connect, topic_records, restored_from
 
 pytestmark = pytest.mark.integration
 WINDOW_S = 10
@@ -56,13 +53,6 @@ def stack():
 @pytest.fixture(scope="module")
 def api(stack):
     return f"http://127.0.0.1:{TEST_PORTS['producer']}"
-
-
-def pg_connect(config):
-    settings = settings_of(config)
-    password = Secrets.load(settings.stack_dir).postgres_password
-    return psycopg2.connect(host="127.0.0.1", port=settings.ports.postgres, user=settings.postgres.user,
-                            password=password, dbname=settings.postgres.database)
 
 
 def pg_windows(config, categories: set[str]) -> dict[tuple, tuple]:
@@ -97,21 +87,7 @@ def es_windows(config, categories: set[str]) -> dict[tuple, tuple]:
     return result
 
 
-def topic_records(config) -> list[dict]:
-    settings = settings_of(config)
-    consumer = KafkaConsumer(**Endpoints.of(settings).kafka.kafka_python(), enable_auto_commit=False)
-    partitions = [TopicPartition(settings.kafka.topic, p) for p in consumer.partitions_for_topic(settings.kafka.topic)]
-    consumer.assign(partitions)
-    consumer.seek_to_beginning(*partitions)
-    end = consumer.end_offsets(partitions)
-    values = []
-    while any(consumer.position(tp) < end[tp] for tp in partitions):
-        for batch in consumer.poll(timeout_ms=1000).values():
-            values.extend(json.loads(r.value) for r in batch)
-    consumer.close()
-    return values
-
-
+@pytest.mark.smoke
 def test_status_reports_every_service_healthy(stack, capsys):
     code = cli(stack, "status", "--json")
     report = json.loads(capsys.readouterr().out)
@@ -164,6 +140,7 @@ def test_secrets_are_private(stack):
     assert (settings.stack_dir / "flink" / "job.json").stat().st_mode & 0o777 == 0o600
 
 
+@pytest.mark.smoke
 def test_transactions_over_three_windows_land_exactly_in_both_sinks(stack, api):
     tag = uuid.uuid4().hex[:6]
     categories = [f"Electronics-{tag}", f"Books-{tag}", f"Toys-{tag}"]
@@ -212,6 +189,7 @@ INVALID = [("transaction_id", "nope"), ("product_id", 0), ("product_name", ""), 
            ("currency", "R$"), ("customer_id", "x"), ("payment_method", "")]
 
 
+@pytest.mark.smoke
 def test_invalid_payloads_get_400_naming_the_field_and_nothing_reaches_kafka(stack, api):
     refused_ids = set()
     for field, value in INVALID:
@@ -523,15 +501,6 @@ def test_kafka_down_gives_503_then_up_recovers(stack, api):
     assert cli(stack, "up") == ExitCode.OK  # restarts what is missing, leaves the rest
     wait_for(lambda: get(f"{api}/health")[0] == 200, 30, what="/health to recover")
     assert post_json(f"{api}/transaction", transaction())[0] == 201
-
-
-def restored_from(stack) -> dict:
-    """What the running job was restored from, as Flink's REST API reports it."""
-    rest = f"http://127.0.0.1:{TEST_PORTS['flink_rest']}"
-    status, body = get(f"{rest}/jobs/overview")
-    (job,) = [j for j in json.loads(body)["jobs"] if j["state"] == "RUNNING"]
-    status, body = get(f"{rest}/jobs/{job['jid']}/checkpoints")
-    return json.loads(body)["latest"]["restored"] or {}
 
 
 def test_down_leaves_nothing_then_up_keeps_data_then_purge(stack):

@@ -14,7 +14,7 @@ from streamctl.artifacts.lock import read_lock
 from streamctl.config import MAVEN_CENTRAL, load_settings
 from streamctl.paths import LOCK_FILE
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.network]
 
 
 def _get_text(url: str) -> str | None:

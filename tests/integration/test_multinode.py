@@ -24,9 +24,9 @@ from tests.integration.stackutil import (
     TEST_PORTS, Poster, assert_exact, assert_live_view_shows_the_exact_stack, cli, running_stack, settings_of,
     validate_json, wait_for,
 )
-from tests.integration.test_local_stack import topic_records
+from tests.integration.stackutil import topic_records
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.destructive]
 
 BROKERS = ("kafka-1", "kafka-2", "kafka-3")
 TASKMANAGERS = ("flink-taskmanager-1", "flink-taskmanager-2")

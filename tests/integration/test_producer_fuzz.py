@@ -18,8 +18,7 @@ from streamctl.exit_codes import ExitCode
 from streamctl.pipeline.contract import MAX_MONEY, validate_transaction
 from streamctl.pipeline.windows import is_heartbeat
 from tests.integration.stackutil import TEST_PORTS, cli, get, post_json, running_stack
-from tests.integration.test_exactness_edges import job_exceptions
-from tests.integration.test_local_stack import topic_records
+from tests.integration.stackutil import topic_records, job_exceptions
 
 pytestmark = pytest.mark.integration
 REQUESTS = 5000

@@ -1,33 +1,15 @@
 from __future__ import annotations
 
 import copy
-import uuid
 from datetime import datetime, timezone
 from decimal import Decimal
 
 import pytest
 
 from streamctl.pipeline.contract import format_event_time, parse_event_time, validate_transaction
+from tests.payloads import reference_payload
 
 EVENT_TIME = "2026-11-25T18:55:49.123Z"
-
-
-def reference_payload() -> dict:
-    """Exactly what the reference load generator sends."""
-    return {
-        "transaction_id": str(uuid.uuid4()),
-        "product_id": 42,
-        "product_name": "Galaxy S24",
-        "product_category": "Electronics",
-        "product_price": 74.07,
-        "product_quantity": 5,
-        "product_brand": "Samsung",
-        "total_amount": 370.34999999999997,
-        "currency": "BRL",
-        "customer_id": 1234,
-        "transaction_date": "now",
-        "payment_method": "Pix",
-    }
 
 
 def test_reference_payload_is_accepted_and_normalised():

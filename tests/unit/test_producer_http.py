@@ -14,7 +14,7 @@ import pytest
 
 from streamctl.pipeline.job_lag import JobLag
 from streamctl.pipeline.producer import ProducerApp, ProducerConfig
-from tests.unit.test_contract import reference_payload
+from tests.payloads import reference_payload
 
 
 class RefusingWriter:

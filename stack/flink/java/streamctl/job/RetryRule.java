@@ -38,8 +38,9 @@ import org.apache.flink.util.Collector;
  * window aggregation downstream, which sums the deltas, sees the final decision of every copy.
  *
  * <p>State per id: the copies the watermark has not passed (with the values a correction needs), plus the
- * event time of the latest one it has passed. A timer at (latest copy + horizon) clears it: from then on no
- * copy can arrive within the horizon after any of them.
+ * event time of the latest one it has passed. One timer per id, at (latest copy + horizon), moved when a later
+ * copy arrives, clears it without reading it: from then on no copy can arrive within the horizon after any
+ * of them.
  */
 public final class RetryRule extends KeyedProcessFunction<String, Row, Row> {
     private static final long serialVersionUID = 1L;
@@ -104,6 +105,7 @@ public final class RetryRule extends KeyedProcessFunction<String, Row, Row> {
             return;
         }
         List<Copy> group = decode(stored, watermark);
+        long latestBefore = group.get(group.size() - 1).time;
         int at = 0;
         while (at < group.size() && group.get(at).before(arriving)) {
             at++;
@@ -120,22 +122,18 @@ public final class RetryRule extends KeyedProcessFunction<String, Row, Row> {
             }
         }
         copies.update(encode(group));
-        long latest = group.get(group.size() - 1).time;
-        if (latest == time) {
+        if (time > latestBefore) { // the id's one timer follows its latest copy, so it clears without a read
+            ctx.timerService().deleteEventTimeTimer(latestBefore + horizonMs);
             ctx.timerService().registerEventTimeTimer(time + horizonMs);
         }
     }
 
     @Override
-    public void onTimer(long timestamp, OnTimerContext ctx, Collector<Row> out) throws IOException {
-        byte[] stored = copies.value();
-        if (stored == null) {
-            return;
-        }
-        List<Copy> group = decode(stored, Long.MIN_VALUE);
-        if (group.get(group.size() - 1).time + horizonMs <= timestamp) {
-            copies.clear(); // a later copy's own timer is still to come otherwise
-        }
+    public void onTimer(long timestamp, OnTimerContext ctx, Collector<Row> out) {
+        // The id's only timer, one horizon after its latest copy: from here on no copy can arrive within the
+        // horizon after any of its copies. Cleared without reading it (a burst of ids means a burst of
+        // timers a horizon later, each of which would otherwise read its value back).
+        copies.clear();
     }
 
     private static void emit(Collector<Row> out, Context ctx, Copy copy, long counted, long duplicate) {
