@@ -13,7 +13,7 @@ import time
 from streamctl.bench.cpu import CpuWatch, service_processes
 from streamctl.bench.freshness import bench_freshness, percentile
 from streamctl.bench.ingest import IngestFigure, batch_figure, end_offsets_total, wrk_argv, wrk_figure
-from streamctl.pipeline.job_lag import job_lag
+from streamctl.pipeline.job_lag import input_watermark_ms, job_lag, running_job_id
 from streamctl.verdicts import check_stack
 
 SAMPLE_S = 5.0
@@ -75,11 +75,13 @@ def bench_soak(runtime, seconds: int = 600, connections: int = 32, batch_size: i
         figure = load.figure
     else:
         figure = wrk_figure("producer API, POST /transaction, sustained", load.communicate()[0], seconds)
+    load_ended_ms = time.time() * 1000
     lag_at_end = lag()
-    caught_up_s = None
+    caught_up_s = None  # when the job has read everything written before the load ended
     while time.monotonic() - load_ended < catch_up_timeout_s:
-        current = lag()
-        if current is not None and current <= settings.flink.watermark_delay_seconds:
+        job_id = running_job_id(placement.rest_url, placement.job_name)
+        watermark = input_watermark_ms(placement.rest_url, job_id) if job_id else None
+        if watermark is not None and watermark >= load_ended_ms - delay_ms:
             caught_up_s = time.monotonic() - load_ended
             break
         time.sleep(0.5)
