@@ -8,15 +8,18 @@ from __future__ import annotations
 import json
 import time
 from datetime import datetime, timezone
+from pathlib import Path
 
 import pytest
 import yaml
 
 from streamctl.exit_codes import ExitCode
+from streamctl import provision
+from streamctl.waits import http_json
 from tests.integration.stackutil import (
-    TEST_PORTS, Poster, assert_exact, cli, make_stack_config, running_stack, settings_of, validate_json,
+    TEST_PORTS, Poster, assert_exact, cli, get, make_stack_config, pg_connect, restored_from, running_stack,
+    settings_of, validate_json, wait_for,
 )
-from tests.integration.test_local_stack import pg_connect, restored_from
 
 pytestmark = pytest.mark.integration
 
@@ -153,6 +156,52 @@ def test_replay_from_the_middle_repairs_tampered_windows_and_leaves_earlier_ones
         cursor.execute("SELECT window_start, category, updated_at FROM sales_summary WHERE window_start < "
                        "to_timestamp(%s / 1000.0)", (middle,))
         assert sorted(cursor.fetchall()) == before  # windows before the replay point untouched
+
+
+def test_a_savepoint_of_the_job_before_retryrule_is_refused_in_one_line_then_replay_moves_on(stack, capsys,
+                                                                                             monkeypatch):
+    """A stack upgraded from the release before RetryRule: its job (the SQL OVER window; that release's
+    stack/flink/job.py, kept as a fixture) stopped with a savepoint, its records written as that release
+    wrote them (no state format). `job resume` and `up` refuse in one line naming `job upgrade --replay`,
+    before anything is submitted; `job upgrade --replay` then runs this job from the topic, exact."""
+    timed("stop before the old job", stack, capsys, "stop")
+    monkeypatch.setattr(provision, "JOB_FILE", Path(__file__).parent / "fixtures" / "job_state_format_1.py")
+    timed("the release before: replay --all", stack, capsys, "replay", "--all")
+    with Poster(API, threads=2):
+        wait_for(lambda: _completed_checkpoints(stack) >= 2, 60, what="two checkpoints of the old job")
+    old = timed("the release before: stop with a savepoint", stack, capsys, "stop")
+    monkeypatch.undo()
+    flink_dir = settings_of(stack).stack_dir / "flink"
+    rules = json.loads((flink_dir / "job-rules.json").read_text())
+    (flink_dir / "job-rules.json").write_text(json.dumps({job_id: {k: v for k, v in r.items() if k != "state_format"}
+                                                          for job_id, r in rules.items()}))
+    submitted = json.loads((flink_dir / "job.json").read_text())
+    submitted.pop("state_format")
+    (flink_dir / "job.json").write_text(json.dumps(submitted))
+    overview_before = get(f"http://127.0.0.1:{TEST_PORTS['flink_rest']}/jobs/overview")[1]
+
+    code, result = job(stack, capsys, "resume")
+    assert code == ExitCode.JOB_STATE, result
+    assert "earlier version of the job" in result["error"] and "job upgrade --replay" in result["error"]
+    assert old["location"].rstrip("/").rsplit("/", 1)[-1] in result["error"]
+    assert "Traceback" not in result["error"] and result["error"].count("\n") <= 2
+    capsys.readouterr()
+    assert cli(stack, "up") == ExitCode.JOB_STATE
+    err = capsys.readouterr().err
+    assert "earlier version of the job" in err and "job upgrade --replay" in err and "Traceback" not in err
+    assert get(f"http://127.0.0.1:{TEST_PORTS['flink_rest']}/jobs/overview")[1] == overview_before  # nothing submitted
+
+    timed("upgrade --replay from the old job's stack", stack, capsys, "upgrade", "--replay")
+    assert_exact(stack, capsys, "120s")
+
+
+def _completed_checkpoints(stack) -> int:
+    _, overview = http_json(f"http://127.0.0.1:{TEST_PORTS['flink_rest']}/jobs/overview", 5)
+    running = [j["jid"] for j in overview["jobs"] if j["state"] == "RUNNING"]
+    if not running:
+        return 0
+    _, checkpoints = http_json(f"http://127.0.0.1:{TEST_PORTS['flink_rest']}/jobs/{running[0]}/checkpoints", 5)
+    return int((checkpoints.get("counts") or {}).get("completed", 0))
 
 
 def test_job_commands_that_cannot_run_say_why_in_one_line(stack, capsys, tmp_path):
