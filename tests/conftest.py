@@ -33,8 +33,19 @@ def pytest_sessionfinish(session, exitstatus):
 
 
 def pytest_terminal_summary(terminalreporter):
-    """What tests left for a person to look at (record_property("screenshot_...", path)), listed at the
-    end of the run so CI's log names them."""
+    """Seconds per test module (setup, call and teardown), slowest first: where the suite's time goes.
+    Then what tests left for a person to look at (record_property("screenshot_...", path)), listed at
+    the end of the run so CI's log names them."""
+    seconds: dict[str, float] = {}
+    for outcome in ("passed", "failed", "error", "skipped"):
+        for report in terminalreporter.stats.get(outcome, []):
+            if hasattr(report, "duration") and hasattr(report, "nodeid"):
+                module = report.nodeid.split("::", 1)[0]
+                seconds[module] = seconds.get(module, 0.0) + report.duration
+    if seconds:
+        terminalreporter.write_sep("-", f"seconds per module ({sum(seconds.values()):.0f} s in all)")
+        for module, total in sorted(seconds.items(), key=lambda item: -item[1]):
+            terminalreporter.write_line(f"{total:8.1f} s  {module}")
     lines = [f"{report.nodeid}: {value}" for outcome in ("passed", "failed")
              for report in terminalreporter.stats.get(outcome, []) if getattr(report, "when", "") == "call"
              for name, value in getattr(report, "user_properties", []) if name.startswith("screenshot")]
