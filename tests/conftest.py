@@ -37,7 +37,7 @@ def pytest_terminal_summary(terminalreporter):
     Then what tests left for a person to look at (record_property("screenshot_...", path)), listed at
     the end of the run so CI's log names them."""
     seconds: dict[str, float] = {}
-    for outcome in ("passed", "failed", "error", "skipped"):
+    for outcome in ("passed", "failed", "error", "skipped", ""):  # "": setups and teardowns that passed
         for report in terminalreporter.stats.get(outcome, []):
             if hasattr(report, "duration") and hasattr(report, "nodeid"):
                 module = report.nodeid.split("::", 1)[0]
