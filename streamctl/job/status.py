@@ -65,7 +65,9 @@ def job_report(p: JobPlacement, kafka: KafkaAccess | None, topic: str, group: st
         return JobReport(name=p.job_name)
     rest = p.rest_url
     detail = _get(f"{rest}/jobs/{job.job_id}")
-    report = JobReport(job.job_id, p.job_name, detail.get("state", job.state))
+    # The state from the jobs overview, which is always current. The JobManager serves /jobs/<id> from a
+    # cache (web.refresh-interval, 3 s): read just after `job stop`, it still says RUNNING.
+    report = JobReport(job.job_id, p.job_name, job.state)
     now_ms = time.time() * 1000
     report.uptime_s = round(detail.get("duration", 0) / 1000, 1) if report.state == "RUNNING" else 0
     watermarks, read_marks = [], []

@@ -28,6 +28,10 @@ TEST_PORTS = {"kafka": 29092, "kafka_controller": 29093, "flink_rest": 28081, "f
               "postgres": 25432, "elasticsearch": 29200, "elasticsearch_transport": 29300, "producer": 25000,
               "kibana": 25601, "kafka_ui": 28080, "ui": 28090}
 
+# The single-node local stack shared by the modules that need only a healthy default stack (conftest.py).
+SHARED_STACK_NAME = "it-local"
+SHARED_WINDOW_S = 10
+
 
 def make_stack_config(name: str, window_seconds: int = 10, **extra) -> Path:
     # Under /tmp with mode 755: as root, PostgreSQL and Elasticsearch run as an account that must reach it.
@@ -185,6 +189,16 @@ class Poster:
             payload = payload if retry else None
             time.sleep(0.01)
 
+    def acknowledged_count(self) -> int:
+        with self.lock:
+            return len(self.acknowledged)
+
+    def wait_for_more(self, count: int, timeout_s: float = 60) -> None:
+        """Until `count` more transactions than now got a 2xx: load that flowed, not seconds that passed."""
+        target = self.acknowledged_count() + count
+        wait_for(lambda: self.acknowledged_count() >= target, timeout_s, interval_s=0.05,
+                 what=f"{count} more acknowledged transactions (the API or the poster stalled)")
+
     def __enter__(self):
         for w in self.workers:
             w.start()
@@ -236,3 +250,25 @@ def job_exceptions(stack) -> tuple[str, int]:
     (job,) = [j for j in overview["jobs"] if j["state"] == "RUNNING"]
     _, exceptions = http_json(f"{rest}/jobs/{job['jid']}/exceptions", 5)
     return job["jid"], len(exceptions.get("exceptionHistory", {}).get("entries", []))
+
+
+def completed_checkpoints(stack) -> int:
+    """Checkpoints the running job completed (0 when no job runs)."""
+    rest = f"http://127.0.0.1:{settings_of(stack).ports.flink_rest}"
+    _, overview = http_json(f"{rest}/jobs/overview", 5)
+    running = [j["jid"] for j in overview["jobs"] if j["state"] == "RUNNING"]
+    if not running:
+        return 0
+    _, checkpoints = http_json(f"{rest}/jobs/{running[0]}/checkpoints", 5)
+    return int((checkpoints.get("counts") or {}).get("completed", 0))
+
+
+def topic_end_offset(config, topic: str) -> int:
+    """The sum of a topic's end offsets: how many records were ever written to it."""
+    settings = settings_of(config)
+    consumer = KafkaConsumer(**Endpoints.of(settings).kafka.kafka_python(), enable_auto_commit=False)
+    try:
+        partitions = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or ()]
+        return sum(consumer.end_offsets(partitions).values()) if partitions else 0
+    finally:
+        consumer.close()

@@ -6,7 +6,6 @@ from __future__ import annotations
 import os
 import shutil
 import signal
-import time
 
 import pytest
 
@@ -57,11 +56,11 @@ def test_docker_stack_up_load_validate_exact_and_down_leaves_nothing():
         endpoints = Endpoints.of(settings)
         before = client.api.inspect_container(f"{project}-flink-taskmanager")
         with Poster(endpoints.producer_url) as poster:
-            time.sleep(4)
+            poster.wait_for_more(50)
             os.kill(before["State"]["Pid"], signal.SIGKILL)
             wait_for(lambda: client.api.inspect_container(f"{project}-flink-taskmanager")["RestartCount"]
                      > before["RestartCount"], 60, what="the TaskManager container to be restarted")
-            time.sleep(4)
+            poster.wait_for_more(50)
         assert poster.acknowledged and set(poster.statuses) <= {201}
 
         def job_running() -> bool:

@@ -6,7 +6,6 @@ Each operation's time from the command to RUNNING again is printed (pytest -s) f
 from __future__ import annotations
 
 import json
-import time
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -15,9 +14,8 @@ import yaml
 
 from streamctl.exit_codes import ExitCode
 from streamctl import provision
-from streamctl.waits import http_json
 from tests.integration.stackutil import (
-    TEST_PORTS, Poster, assert_exact, cli, get, make_stack_config, pg_connect, restored_from, running_stack,
+    TEST_PORTS, Poster, assert_exact, cli, completed_checkpoints, get, make_stack_config, pg_connect, restored_from, running_stack,
     settings_of, validate_json, wait_for,
 )
 
@@ -61,8 +59,10 @@ def set_setting(stack, section: str, key: str, value) -> None:
 
 
 def test_job_status_reports_state_parallelism_checkpoints_lag_and_watermark(stack, capsys):
-    with Poster(API, threads=2):
-        time.sleep(12)  # a few checkpoints (every 5 s) and some records
+    with Poster(API, threads=2) as poster:
+        poster.wait_for_more(50)  # some records, then a checkpoint that holds them (every 5 s here)
+        taken = completed_checkpoints(stack)
+        wait_for(lambda: completed_checkpoints(stack) > taken, 60, what="a checkpoint after the first records")
     code, report = job(stack, capsys, "status")
     assert code == ExitCode.OK, report
     assert report["state"] == "RUNNING" and report["parallelism"] == 2 and report["uptime_s"] > 0
@@ -78,16 +78,16 @@ def test_job_status_reports_state_parallelism_checkpoints_lag_and_watermark(stac
 
 def test_savepoint_stop_and_resume_under_load_lose_nothing(stack, capsys):
     with Poster(API, retries=True) as poster:
-        time.sleep(3)
+        poster.wait_for_more(50)
         taken = timed("savepoint", stack, capsys, "savepoint")
         code, listed = job(stack, capsys, "savepoints")
         assert taken["location"] in [s["location"] for s in listed]
         timed("stop", stack, capsys, "stop")
         assert job(stack, capsys, "status")[0] == ExitCode.JOB_STATE  # not running
-        time.sleep(4)  # the API keeps accepting into Kafka while the job is stopped
+        poster.wait_for_more(100)  # the API keeps accepting into Kafka while the job is stopped
         assert job(stack, capsys, "stop")[1]["location"] is None  # idempotent: nothing to stop
         timed("resume (stop to RUNNING)", stack, capsys, "resume")
-        time.sleep(3)
+        poster.wait_for_more(50)
     assert set(poster.statuses) == {201}, poster.statuses  # not one request refused meanwhile
     assert restored_from(stack).get("is_savepoint") is True
     assert_exact(stack, capsys, "120s")
@@ -95,22 +95,22 @@ def test_savepoint_stop_and_resume_under_load_lose_nothing(stack, capsys):
 
 def test_rescale_2_to_1_to_2_under_load_and_refusal_beyond_the_slots(stack, capsys):
     with Poster(API, retries=True) as poster:
-        time.sleep(3)
+        poster.wait_for_more(50)
         timed("rescale to 1", stack, capsys, "rescale", "--parallelism", "1")
         assert job(stack, capsys, "status")[1]["parallelism"] == 1
-        time.sleep(3)
+        poster.wait_for_more(50)
         timed("rescale to 2", stack, capsys, "rescale", "--parallelism", "2")
         assert job(stack, capsys, "status")[1]["parallelism"] == 2
         code, result = job(stack, capsys, "rescale", "--parallelism", "3")
         assert code == ExitCode.JOB_STATE and "offer 2 slots" in result["error"], result
-        time.sleep(3)
+        poster.wait_for_more(50)
     assert set(poster.statuses) == {201}, poster.statuses
     assert_exact(stack, capsys, "120s")
 
 
 def test_upgrade_keeps_state_refuses_a_new_window_size_and_replay_rebuilds_it(stack, capsys):
-    with Poster(API, retries=True):
-        time.sleep(3)
+    with Poster(API, retries=True) as poster:
+        poster.wait_for_more(50)
         set_setting(stack, "flink", "checkpoint_interval_seconds", 4)  # compatible: same operators
         timed("upgrade", stack, capsys, "upgrade")
         assert restored_from(stack).get("is_savepoint") is True
@@ -119,7 +119,7 @@ def test_upgrade_keeps_state_refuses_a_new_window_size_and_replay_rebuilds_it(st
         assert code == ExitCode.JOB_STATE and "window_seconds 10 -> 20" in result["error"], result
         assert job(stack, capsys, "status")[0] == ExitCode.OK  # refused before touching the running job
         timed("upgrade --replay", stack, capsys, "upgrade", "--replay")
-        time.sleep(3)
+        poster.wait_for_more(50)
     report = assert_exact(stack, capsys, "180s")
     assert all(w % 20_000 == 0 for w in _window_starts(stack))  # every row now a 20 s window
     assert report["topic"]["transactions"] > 0
@@ -132,8 +132,10 @@ def _window_starts(stack) -> list[int]:
 
 
 def test_replay_from_the_middle_repairs_tampered_windows_and_leaves_earlier_ones(stack, capsys):
+    # Closed windows on both sides of the replay point. The tests before this one usually left enough;
+    # run alone, it posts until there are.
     with Poster(API, threads=2):
-        time.sleep(45)  # windows of 20 s on both sides of the replay point
+        wait_for(lambda: len(set(_window_starts(stack))) >= 4, 150, interval_s=1, what="four closed windows")
     assert_exact(stack, capsys, "120s")
     starts = sorted(set(_window_starts(stack)))
     middle = starts[len(starts) // 2]
@@ -168,7 +170,7 @@ def test_a_savepoint_of_the_job_before_retryrule_is_refused_in_one_line_then_rep
     monkeypatch.setattr(provision, "JOB_FILE", Path(__file__).parent / "fixtures" / "job_state_format_1.py")
     timed("the release before: replay --all", stack, capsys, "replay", "--all")
     with Poster(API, threads=2):
-        wait_for(lambda: _completed_checkpoints(stack) >= 2, 60, what="two checkpoints of the old job")
+        wait_for(lambda: completed_checkpoints(stack) >= 2, 60, what="two checkpoints of the old job")
     old = timed("the release before: stop with a savepoint", stack, capsys, "stop")
     monkeypatch.undo()
     flink_dir = settings_of(stack).stack_dir / "flink"
@@ -193,15 +195,6 @@ def test_a_savepoint_of_the_job_before_retryrule_is_refused_in_one_line_then_rep
 
     timed("upgrade --replay from the old job's stack", stack, capsys, "upgrade", "--replay")
     assert_exact(stack, capsys, "120s")
-
-
-def _completed_checkpoints(stack) -> int:
-    _, overview = http_json(f"http://127.0.0.1:{TEST_PORTS['flink_rest']}/jobs/overview", 5)
-    running = [j["jid"] for j in overview["jobs"] if j["state"] == "RUNNING"]
-    if not running:
-        return 0
-    _, checkpoints = http_json(f"http://127.0.0.1:{TEST_PORTS['flink_rest']}/jobs/{running[0]}/checkpoints", 5)
-    return int((checkpoints.get("counts") or {}).get("completed", 0))
 
 
 def test_job_commands_that_cannot_run_say_why_in_one_line(stack, capsys, tmp_path):

@@ -27,12 +27,12 @@ from streamctl.runtimes.local.supervisor import group_pids
 from streamctl.services import services_only
 from tests.integration.browser import Page, dump_dom, png_distinct_bytes, screenshot
 from tests.integration.stackutil import (
+    SHARED_WINDOW_S,
     TEST_PORTS,
     cli,
     get,
     pids_alive,
     post_json,
-    running_stack,
     settings_of,
     transaction,
     wait_for,
@@ -41,13 +41,12 @@ from tests.payloads import reference_payload
 from tests.integration.stackutil import pg_connect, topic_records, restored_from
 
 pytestmark = pytest.mark.integration
-WINDOW_S = 10
+WINDOW_S = SHARED_WINDOW_S
 
 
 @pytest.fixture(scope="module")
-def stack():
-    with running_stack("it-local", window_seconds=WINDOW_S) as config:
-        yield config
+def stack(shared_stack):
+    return shared_stack
 
 
 @pytest.fixture(scope="module")
@@ -479,6 +478,7 @@ def test_validate_names_a_changed_elasticsearch_document(stack, capsys):
         assert post_json(doc_url, doc)[0] in (200, 201)
 
 
+@pytest.mark.destructive
 def test_validate_with_elasticsearch_stopped_exits_2(stack, capsys):
     runtime = LocalRuntime(settings_of(stack))
     runtime.supervisor.stop("elasticsearch", timeout_s=30)
@@ -492,6 +492,7 @@ def test_validate_with_elasticsearch_stopped_exits_2(stack, capsys):
     assert cli(stack, "validate", "--wait", "30s") == ExitCode.OK
 
 
+@pytest.mark.destructive
 def test_kafka_down_gives_503_then_up_recovers(stack, api):
     runtime = LocalRuntime(settings_of(stack))
     runtime.supervisor.stop("kafka", timeout_s=30)
@@ -503,6 +504,7 @@ def test_kafka_down_gives_503_then_up_recovers(stack, api):
     assert post_json(f"{api}/transaction", transaction())[0] == 201
 
 
+@pytest.mark.ends_stack
 def test_down_leaves_nothing_then_up_keeps_data_then_purge(stack):
     settings = settings_of(stack)
     runtime = LocalRuntime(settings)

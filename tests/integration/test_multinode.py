@@ -121,7 +121,7 @@ def test_kill_9_of_a_broker_during_load_keeps_answering_and_loses_nothing(stack,
     runtime = LocalRuntime(settings_of(stack))
     victim = runtime.supervisor.record("kafka-2").pid
     with Poster(api, retries=True) as poster:
-        time.sleep(4)
+        poster.wait_for_more(50)
         os.kill(victim, signal.SIGKILL)
         started = time.monotonic()
         time.sleep(12)
@@ -243,7 +243,7 @@ def test_external_runtime_on_the_multi_node_cluster_is_exact_and_down_leaves_the
         assert status["runtime"] == "external" and status["job_state"] == "RUNNING"
         assert {s["name"] for s in status["services"]} == {"producer", "indexer"}  # all streamctl runs itself
         with Poster(f"http://127.0.0.1:{EXTERNAL_PRODUCER}") as poster:
-            time.sleep(12)
+            poster.wait_for_more(150)
         assert poster.statuses.get(201, 0) > 100
         report = assert_exact(config, capsys, "120s")
         assert report["topic"]["transactions"] == len(poster.acknowledged)

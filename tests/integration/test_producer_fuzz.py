@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 from streamctl.exit_codes import ExitCode
 from streamctl.pipeline.contract import MAX_MONEY, validate_transaction
 from streamctl.pipeline.windows import is_heartbeat
-from tests.integration.stackutil import TEST_PORTS, cli, get, post_json, running_stack
+from tests.integration.stackutil import TEST_PORTS, cli, get, post_json
 from tests.integration.stackutil import topic_records, job_exceptions
 
 pytestmark = pytest.mark.integration
@@ -25,9 +25,8 @@ REQUESTS = 5000
 
 
 @pytest.fixture(scope="module")
-def stack():
-    with running_stack("it-fuzz", window_seconds=10) as config:
-        yield config
+def stack(shared_stack):
+    return shared_stack
 
 
 def document(stack) -> dict:
