@@ -1,4 +1,4 @@
-"""Every exit status streamctl returns, in one place (documented in the README)."""
+"""Every exit status streamctl returns, in one place (documented in docs/configuration.md, "Exit codes")."""
 
 from enum import IntEnum
 

@@ -2,7 +2,7 @@
 acknowledged it (acks=all, idempotent), so the API answers 2xx only for records durably in Kafka.
 
 librdkafka rather than kafka-python here: with kafka-python the API answered 1,100-1,600
-requests/s on 2 cores, bound by ~30 ms per acknowledged record, not by CPU (see README, Producer API).
+requests/s on 2 cores, bound by ~30 ms per acknowledged record, not by CPU (see docs/pipeline.md, "Producer API").
 """
 
 from __future__ import annotations

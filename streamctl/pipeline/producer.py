@@ -1,4 +1,4 @@
-"""The producer REST API: a plain ASGI application served by granian (see README, "Producer API").
+"""The producer REST API: a plain ASGI application served by granian (see docs/pipeline.md, "Producer API").
 
     POST /transaction    one transaction (application/json)            -> 201, 400, 413, 415, 429, 503
     POST /transactions   a batch: a JSON array or NDJSON, per-record results -> 200, 400, 413, 415, 429, 503

@@ -1,7 +1,7 @@
 """`streamctl job ...` on a running local stack, each operation under load and each ending exact.
 
 The stack has two TaskManagers with one slot each, so the job can be rescaled between 1 and 2.
-Each operation's time from the command to RUNNING again is printed (pytest -s) for the README."""
+Each operation's time from the command to RUNNING again is printed (pytest -s) for docs/job-operations.md."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""`streamctl load` exits 1 when the failure ratio is above --max-failure-ratio (README, Exit codes):
+"""`streamctl load` exits 1 when the failure ratio is above --max-failure-ratio (docs/configuration.md, "Exit codes"):
 real Locust against a port where nothing answers, so every request fails."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""README claims about exits and preflight that need no running service: exit 70 for a bug, 130 for
+"""Documented claims about exits and preflight that need no running service: exit 70 for a bug, 130 for
 Ctrl-C, the memory and disk preflight, stale pid files cleaned."""
 
 from __future__ import annotations

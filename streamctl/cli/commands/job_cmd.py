@@ -1,4 +1,4 @@
-"""`streamctl job ...`: operate the running Flink job on any runtime; each operation's guarantee is in the README."""
+"""`streamctl job ...`: operate the running Flink job on any runtime; each operation's guarantee is in docs/job-operations.md."""
 
 from __future__ import annotations
 
