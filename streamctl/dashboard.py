@@ -12,7 +12,6 @@ from streamctl.config import Settings
 from streamctl.endpoints import Endpoints
 from streamctl.errors import ServiceUnavailable
 from streamctl.kafka_info import GroupLag, lag_report
-from streamctl.waits import http_json
 
 
 @dataclass
@@ -88,10 +87,3 @@ class DashboardFeed:
                 then, count = self._last_counter
                 data.accepted_per_s = max(0.0, (data.accepted_total - count) / (now - then))
             self._last_counter = (now, data.accepted_total)
-
-
-def flink_ok(endpoints: Endpoints) -> bool:
-    try:
-        return http_json(f"{endpoints.flink_url}/overview", 2)[0] == 200
-    except OSError:
-        return False

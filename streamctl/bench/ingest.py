@@ -61,13 +61,6 @@ def end_offsets_total(kafka: KafkaAccess, topic: str) -> int:
         consumer.close()
 
 
-def http_text(url: str) -> tuple[int, str]:
-    import urllib.request
-
-    with urllib.request.urlopen(url, timeout=10) as response:
-        return response.status, response.read().decode()
-
-
 def _wrk() -> str:
     path = shutil.which("wrk")
     if path is None:

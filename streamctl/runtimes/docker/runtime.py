@@ -84,11 +84,8 @@ def compose_variables(settings: Settings, secrets: Secrets, project: str) -> dic
     advertised = Endpoints.of(settings).postgres_host
     variables = {
         "STREAMCTL_VERSION": __version__,
-        "BIND_ADDRESS": s.bind_address,
         "ADVERTISED_HOST": advertised,
-        "KAFKA_PORT": s.ports.kafka, "POSTGRES_PORT": s.ports.postgres, "ELASTICSEARCH_PORT": s.ports.elasticsearch,
-        "FLINK_REST_PORT": s.ports.flink_rest, "PRODUCER_PORT": s.ports.producer, "KIBANA_PORT": s.ports.kibana,
-        "KAFKA_UI_PORT": s.ports.kafka_ui,
+        "KAFKA_PORT": s.ports.kafka,
         "KAFKA_CLUSTER_ID": kafka_cluster_id(project),
         "KAFKA_PARTITIONS": s.kafka.partitions, "KAFKA_HEAP_MB": s.kafka.heap_mb,
         "INDEXER_GROUP_ID": provision.StackNames.of(s).indexer_group,

@@ -12,13 +12,10 @@ from pathlib import Path
 from typing import Callable, Iterator
 
 from streamctl import lifecycle, provision
-from streamctl.artifacts.fetch import Fetcher
-from streamctl.artifacts.lock import read_lock
 from streamctl.config import Settings, settings_yaml
 from streamctl.endpoints import Endpoints
 from streamctl.errors import PreflightError, ServiceUnavailable, StartupError
 from streamctl.job.placement import JobPlacement
-from streamctl.paths import LOCK_FILE
 from streamctl.runtimes.local import preflight, watchdog
 from streamctl.runtimes.local.base import LocalContext, LocalService
 from streamctl.runtimes.local.elasticsearch import Elasticsearch
@@ -259,15 +256,3 @@ class LocalRuntime:
                     yield line.decode(errors="replace").rstrip("\n")
                 else:
                     time.sleep(0.3)
-
-
-def fetch_missing(settings: Settings) -> None:
-    """Download any locked artifact that is not yet in the cache (used by `up`)."""
-    lock = read_lock(LOCK_FILE)
-    report = Fetcher(settings.cache_dir, settings.maven_repository).fetch(lock.artifacts)
-    if not report.ok:
-        from streamctl.errors import ArtifactError
-
-        artifact, error = report.failed[0]
-        raise ArtifactError(f"could not fetch {artifact.coordinates}: {error}",
-                            hint="run `streamctl fetch-connectors` for details")
