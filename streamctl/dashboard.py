@@ -12,6 +12,7 @@ from streamctl.config import Settings
 from streamctl.endpoints import Endpoints
 from streamctl.errors import ServiceUnavailable
 from streamctl.kafka_info import GroupLag, lag_report
+from streamctl.pipeline.metrics import producer_counters
 
 
 @dataclass
@@ -71,16 +72,11 @@ class DashboardFeed:
 
     def _throughput(self, data: DashboardData) -> None:
         try:
-            import urllib.request
-
-            with urllib.request.urlopen(f"{self.endpoints.producer_url}/metrics", timeout=2) as response:
-                text = response.read().decode()
+            counters = producer_counters(self.endpoints.producer_url)
         except OSError:
             data.problems.append("producer unreachable")
             return
-        for line in text.splitlines():
-            if line.startswith("streamctl_producer_records_accepted_total "):
-                data.accepted_total = int(float(line.split()[1]))
+        data.accepted_total = counters.get("accepted")
         now = time.monotonic()
         if data.accepted_total is not None:
             if self._last_counter is not None and now > self._last_counter[0]:

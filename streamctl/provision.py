@@ -210,11 +210,18 @@ def submitted_job_config(flink_dir: Path) -> dict | None:
     return config
 
 
+TERMINAL_STATES = ("FINISHED", "CANCELED", "FAILED")  # a Flink job in one of these runs no more
+
+
 @dataclass(frozen=True)
 class JobState:
     job_id: str
     state: str
     start_time: int
+
+    @property
+    def ended(self) -> bool:
+        return self.state in TERMINAL_STATES
 
 
 def find_job(rest_url: str, name: str = JOB_NAME) -> JobState | None:
@@ -225,7 +232,7 @@ def find_job(rest_url: str, name: str = JOB_NAME) -> JobState | None:
     jobs = [j for j in body.get("jobs", []) if j.get("name") == name]
     if not jobs:
         return None
-    active = [j for j in jobs if j["state"] not in ("FINISHED", "CANCELED", "FAILED")]
+    active = [j for j in jobs if j["state"] not in TERMINAL_STATES]
     job = max(active or jobs, key=lambda j: j.get("start-time", 0))
     return JobState(job["jid"], job["state"], job.get("start-time", 0))
 

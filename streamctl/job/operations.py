@@ -140,7 +140,7 @@ def take_savepoint(p: JobPlacement, keep: int, timeout_s: float = 120) -> tuple[
 def stop(p: JobPlacement, keep: int, drain: bool = False, timeout_s: float = 120) -> Savepoint | None:
     """Stop with a savepoint, which the next submission restores from. None: it was not running."""
     job = current(p)
-    if job is None or job.state in ("FINISHED", "CANCELED", "FAILED"):
+    if job is None or job.ended:
         return None
     if job.state != "RUNNING":
         running(p, "stop the job")  # raises, naming the state

@@ -30,9 +30,9 @@ from streamctl.live.figures import (
     gather_kafka,
     gather_windows,
     postgres_window_starts,
-    producer_counters,
 )
 from streamctl.pipeline.contract import format_event_time
+from streamctl.pipeline.metrics import producer_counters
 
 COUNTERS_S = 1.0
 POLL_SINKS_S = 0.25

@@ -20,7 +20,6 @@ from streamctl.errors import StartupError
 from streamctl.runtimes.local.flink import FlinkCluster
 from streamctl.runtimes.model import Progress
 
-FINISHED_STATES = ("FINISHED", "CANCELED", "FAILED")
 # Ceilings, not expectations (a job that fails ends the wait at once): a loaded two-core machine
 # restoring RocksDB state took 40 s from submission to every task running.
 APPEAR_TIMEOUT_S = 120
@@ -29,7 +28,7 @@ RUNNING_TIMEOUT_S = 180
 
 def needs_submission(job: provision.JobState | None) -> bool:
     """No job of the stack's name on the cluster, or only one that ended."""
-    return job is None or job.state in FINISHED_STATES
+    return job is None or job.ended
 
 
 def tail_file(path: Path, lines: int) -> str:
