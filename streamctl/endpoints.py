@@ -12,6 +12,7 @@ from urllib.parse import quote, unquote, urlsplit
 from streamctl.config import Settings, broker_ports
 from streamctl.errors import ServiceUnavailable
 from streamctl.kafka_access import PLAINTEXT, SASL_SSL, KafkaAccess
+from streamctl.net import host_port, http_url
 from streamctl.secrets import KAFKA_USER, Secrets
 from streamctl.waits import http_json
 
@@ -27,7 +28,7 @@ def stack_kafka_access(settings: Settings, secrets: Secrets | None, host: str = 
     """The Kafka cluster streamctl runs itself: every broker's client port, and SCRAM over TLS with
     the stack's own CA when kafka.security is sasl_ssl."""
     host = host or host_of(settings)
-    bootstrap = ",".join(f"{host}:{broker_ports(settings, n)[0]}" for n in range(1, settings.kafka.brokers + 1))
+    bootstrap = ",".join(host_port(host, broker_ports(settings, n)[0]) for n in range(1, settings.kafka.brokers + 1))
     if settings.kafka.security != "sasl_ssl":
         return KafkaAccess(bootstrap, PLAINTEXT)
     return KafkaAccess(bootstrap, SASL_SSL, "SCRAM-SHA-512", KAFKA_USER, secrets.kafka_password if secrets else "",
@@ -83,13 +84,13 @@ class PostgresAccess:
     def dsn(self, with_password: bool = True, database: str = "") -> str:
         password = f":{quote(self.password, safe='')}" if with_password and self.password else ""
         query = f"?{self.options}" if self.options else ""
-        return (f"postgresql://{quote(self.user, safe='')}{password}@{self.host}:{self.port}/"
+        return (f"postgresql://{quote(self.user, safe='')}{password}@{host_port(self.host, self.port)}/"
                 f"{database or self.database}{query}")
 
     def jdbc_url(self) -> str:
         """The same database for the job's JDBC sink (the PostgreSQL driver reads the same ssl* names)."""
         query = f"?{self.options}" if self.options else ""
-        return f"jdbc:postgresql://{self.host}:{self.port}/{self.database}{query}"
+        return f"jdbc:postgresql://{host_port(self.host, self.port)}/{self.database}{query}"
 
     def connect(self, timeout_s: int = 5):
         """A psycopg2 connection to the stack's database; ServiceUnavailable (exit 2) when it is down."""
@@ -99,7 +100,7 @@ class PostgresAccess:
             return psycopg2.connect(self.dsn(with_password=False), password=self.password, connect_timeout=timeout_s)
         except psycopg2.OperationalError as exc:
             first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else "no answer"
-            raise ServiceUnavailable(f"PostgreSQL is unreachable at {self.host}:{self.port} ({first_line})",
+            raise ServiceUnavailable(f"PostgreSQL is unreachable at {host_port(self.host, self.port)} ({first_line})",
                                      hint="check `streamctl status`") from None
 
     @classmethod
@@ -134,12 +135,12 @@ class Endpoints:
         secrets = secrets or Secrets.load(settings.stack_dir)
         return cls(
             kafka=stack_kafka_access(settings, secrets, host),
-            producer_url=f"http://{host}:{settings.ports.producer}",
-            flink_url=f"http://{host}:{settings.ports.flink_rest}",
-            elasticsearch=ElasticsearchAccess(f"http://{host}:{settings.ports.elasticsearch}"),
+            producer_url=http_url(host, settings.ports.producer),
+            flink_url=http_url(host, settings.ports.flink_rest),
+            elasticsearch=ElasticsearchAccess(http_url(host, settings.ports.elasticsearch)),
             postgres=PostgresAccess(host, settings.ports.postgres, settings.postgres.user,
                                     secrets.postgres_password if secrets else "", settings.postgres.database),
-            kibana_url=f"http://{host}:{settings.ports.kibana}",
+            kibana_url=http_url(host, settings.ports.kibana),
         )
 
     @property

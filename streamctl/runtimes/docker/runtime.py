@@ -24,6 +24,7 @@ from streamctl.endpoints import Endpoints, PostgresAccess
 from streamctl.errors import PreflightError, ServiceUnavailable
 from streamctl.job.placement import JobPlacement
 from streamctl.kafka_access import KafkaAccess
+from streamctl.net import host_port, http_url
 from streamctl.paths import STACK_DIR
 from streamctl.runtimes.docker.compose import Project, load_project, with_stack_model
 from streamctl.runtimes.docker.contexts import stager
@@ -269,7 +270,7 @@ class DockerRuntime:
     # -- status ---------------------------------------------------------------------------------------
     def inspect(self, spec: ServiceSpec) -> ServiceStatus:
         engine = self._labelled()
-        endpoint = ", ".join(f"{self.settings.bind_address}:{port}" for (_, port), p in
+        endpoint = ", ".join(host_port(self.settings.bind_address, port) for (_, port), p in
                              zip(spec_ports(self.settings, spec), spec.ports, strict=True) if p.in_network)
         info = engine.inspect(spec.name)
         if info is None:
@@ -296,12 +297,12 @@ class DockerRuntime:
     def addresses(self) -> dict[str, str]:
         e = self.endpoints()
         found = {"Flink UI": e.flink_url, "producer API": e.producer_url, "Elasticsearch": e.elasticsearch_url,
-                 "PostgreSQL": f"{e.postgres_host}:{e.postgres_port}", "Kafka": e.kafka_bootstrap}
+                 "PostgreSQL": host_port(e.postgres_host, e.postgres_port), "Kafka": e.kafka_bootstrap}
         names = {s.name for s in self.specs}
         if "kibana" in names:
             found["Kibana"] = e.kibana_url
         if "kafka-ui" in names:
-            found["Kafka UI"] = f"http://{e.postgres_host}:{self.settings.ports.kafka_ui}"
+            found["Kafka UI"] = http_url(e.postgres_host, self.settings.ports.kafka_ui)
         return found
 
     # -- logs -----------------------------------------------------------------------------------------

@@ -12,6 +12,7 @@ from streamctl.config import Settings, env_name
 from streamctl.endpoints import ElasticsearchAccess, Endpoints, PostgresAccess, host_of
 from streamctl.errors import ConfigError
 from streamctl.kafka_access import SASL_MECHANISMS, SECURITY_PROTOCOLS, KafkaAccess
+from streamctl.net import http_url
 
 
 def read_secret(section: str, password_env: str, password_file: str) -> str:
@@ -101,7 +102,7 @@ def external_endpoints(settings: Settings) -> Endpoints:
     """Everything streamctl reaches in the external clusters, plus its own producer API."""
     return Endpoints(
         kafka=external_kafka(settings),
-        producer_url=f"http://{host_of(settings)}:{settings.ports.producer}",
+        producer_url=http_url(host_of(settings), settings.ports.producer),
         flink_url=flink_rest_url(settings),
         elasticsearch=external_elasticsearch(settings),
         postgres=external_postgres(settings),

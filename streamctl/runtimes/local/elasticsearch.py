@@ -9,6 +9,7 @@ from pathlib import Path
 
 from streamctl.artifacts.fetch import cached_file
 from streamctl.artifacts.lock import Role, read_lock
+from streamctl.net import http_url
 from streamctl.paths import LOCK_FILE
 from streamctl.runtimes.local.base import JVM_START_TIMEOUT_S, Launch, LocalService
 from streamctl.waits import Check, http_json
@@ -48,7 +49,7 @@ class Elasticsearch(LocalService):
 
     @property
     def url(self) -> str:
-        return f"http://{self.ctx.host}:{self.ctx.settings.ports.elasticsearch}"
+        return http_url(self.ctx.host, self.ctx.settings.ports.elasticsearch)
 
     @property
     def home(self) -> Path:

@@ -18,6 +18,7 @@ from streamctl import provision
 from streamctl.artifacts.fetch import cached_file
 from streamctl.artifacts.lock import Role, read_lock
 from streamctl.errors import PreflightError
+from streamctl.net import http_url
 from streamctl.paths import LOCK_FILE
 from streamctl.runtimes.local.base import JVM_START_TIMEOUT_S, Launch, LocalService, fresh_dir
 from streamctl.waits import Check, http_json
@@ -66,7 +67,7 @@ class FlinkCluster:
 
     @property
     def rest_url(self) -> str:
-        return f"http://{self.ctx.host}:{self.ctx.settings.ports.flink_rest}"
+        return http_url(self.ctx.host, self.ctx.settings.ports.flink_rest)
 
     def config(self) -> dict[str, object]:
         s = self.ctx.settings

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 
+from streamctl.net import http_url
 from streamctl.pipeline.indexer_status import healthy
 from streamctl.provision import StackNames
 from streamctl.runtimes.local.base import Launch, LocalService
@@ -16,7 +17,7 @@ class Producer(LocalService):
 
     @property
     def url(self) -> str:
-        return f"http://{self.ctx.host}:{self.ctx.settings.ports.producer}"
+        return http_url(self.ctx.host, self.ctx.settings.ports.producer)
 
     def prepare(self) -> None:
         (self.dir / "metrics").mkdir(parents=True, exist_ok=True)

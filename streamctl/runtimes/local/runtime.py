@@ -16,6 +16,7 @@ from streamctl.config import Settings, settings_yaml
 from streamctl.endpoints import Endpoints
 from streamctl.errors import PreflightError, ServiceUnavailable, StartupError
 from streamctl.job.placement import JobPlacement
+from streamctl.net import host_port
 from streamctl.runtimes.local import preflight, watchdog
 from streamctl.runtimes.local.base import LocalContext, LocalService
 from streamctl.runtimes.local.elasticsearch import Elasticsearch
@@ -234,7 +235,7 @@ class LocalRuntime:
     def addresses(self) -> dict[str, str]:
         e = self.endpoints()
         return {"Flink UI": e.flink_url, "producer API": e.producer_url, "Elasticsearch": e.elasticsearch.url,
-                "PostgreSQL": f"{e.postgres.host}:{e.postgres.port}", "Kafka": e.kafka.describe()}
+                "PostgreSQL": host_port(e.postgres.host, e.postgres.port), "Kafka": e.kafka.describe()}
 
     def log_path(self, name: str) -> Path:
         return self.supervisor.log_file(name)
