@@ -21,7 +21,6 @@ from streamctl.errors import StartupError, StreamctlError
 from streamctl.job import operations
 from streamctl.job.placement import JobPlacement
 from streamctl.kafka_info import lag_report
-from streamctl.live import service as live_view
 from streamctl.parallel import run_graph
 from streamctl.pipeline.job_lag import JobLag, job_lag
 from streamctl.runtimes.model import NO_PROGRESS, Progress, ServiceStatus, StackStatus, UpResult
@@ -87,23 +86,47 @@ class Runtime(Protocol):
     def log_lines(self, name: str, tail: int, follow: bool) -> Iterator[str]: ...
 
 
+# -- companions -------------------------------------------------------------------------------------
+
+@dataclasses.dataclass(frozen=True)
+class Companion:
+    """A process that lives beside a stack on any runtime and is no part of it (the live view): `up`
+    starts it last, `down` stops it first. The layer above registers it with `attach`: the core knows
+    no viewer."""
+
+    label: str  # its line in up's addresses
+    name: str  # its line in down's results
+    ensure_running: Callable[[Settings], str]  # -> its address
+    running: Callable[[Settings], bool]
+    stop: Callable[[Settings], str]
+    fallback: str  # what serves instead when it cannot start
+
+
+COMPANIONS: list[Companion] = []
+
+
+def attach(companion: Companion) -> None:
+    if companion not in COMPANIONS:
+        COMPANIONS.append(companion)
+
+
 # -- up ---------------------------------------------------------------------------------------------
 
 def up(runtime: Runtime, progress: Progress = NO_PROGRESS, fetch: Callable[[], None] | None = None,
        with_live_view: bool = True) -> UpResult:
-    """Start what is not running, provision, make sure the job runs, start the live view, report the addresses."""
+    """Start what is not running, provision, make sure the job runs, start the companions (the live
+    view; with_live_view=False leaves them out), report the addresses."""
     with runtime.exclusive():
         result = start(runtime, progress, fetch)
         runtime.after_up()
-        try:
-            if not with_live_view:
-                return result
-            result.endpoints["live view"] = live_view.ensure_running(runtime.settings)
-        except StreamctlError as error:  # the stack is up; only its page is not
-            hint = f" ({error.hint})" if error.hint else ""
-            result.notes.append(f"live view not started: {error}{hint}; `streamctl ui` serves it")
-        except OSError as error:
-            result.notes.append(f"live view not started: {error}; `streamctl ui` serves it")
+        for companion in COMPANIONS if with_live_view else ():
+            try:
+                result.endpoints[companion.label] = companion.ensure_running(runtime.settings)
+            except StreamctlError as error:  # the stack is up; only its page is not
+                hint = f" ({error.hint})" if error.hint else ""
+                result.notes.append(f"{companion.label} not started: {error}{hint}; {companion.fallback}")
+            except OSError as error:
+                result.notes.append(f"{companion.label} not started: {error}; {companion.fallback}")
     return result
 
 
@@ -170,8 +193,9 @@ def down(runtime: Runtime, purge: bool = False, progress: Progress = NO_PROGRESS
     Goes on whatever the savepoint's outcome."""
     runtime.before_down(purge)
     results: list[tuple[str, str]] = []
-    if live_view.running(runtime.settings):
-        results.append((live_view.NAME, live_view.stop(runtime.settings)))
+    for companion in COMPANIONS:
+        if companion.running(runtime.settings):
+            results.append((companion.name, companion.stop(runtime.settings)))
     if purge:
         results.append(("flink-job", "no savepoint: --purge deletes the job's state with the rest"))
     elif runtime.job_cluster_runs():

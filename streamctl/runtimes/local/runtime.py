@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 from typing import Callable, Iterator
 
-from streamctl import lifecycle, provision
+from streamctl import provision
 from streamctl.config import Settings, settings_yaml
 from streamctl.endpoints import Endpoints
 from streamctl.errors import PreflightError, ServiceUnavailable, StartupError
@@ -88,8 +88,9 @@ class LocalRuntime:
         return self.context().endpoints
 
     # -- up ------------------------------------------------------------------------------------------
-    def exclusive(self):
-        return stack_lock(self.stack_dir, wait=True)
+    def exclusive(self, wait: bool = True):
+        """One `up` at a time per stack; wait=False raises StackBusy instead of waiting (the watchdog)."""
+        return stack_lock(self.stack_dir, wait=wait)
 
     def preflight(self, fetch: Callable[[], None] | None, progress: Progress = NO_PROGRESS) -> list[str]:
         kafka = self.settings.kafka
@@ -130,11 +131,6 @@ class LocalRuntime:
     def after_up(self) -> None:
         self._ensure_watchdog()
 
-    def restart_crashed(self) -> None:
-        """The watchdog's `up`: it does not wait for another `up` (StackBusy) and starts no second watchdog."""
-        with stack_lock(self.stack_dir, wait=False):
-            lifecycle.start(self)
-
     def crashed(self) -> list[str]:
         """Services that are down without having been stopped on purpose."""
         return [s.name for s in self.services
@@ -145,7 +141,7 @@ class LocalRuntime:
             return
         snapshot = self.stack_dir / "settings.yaml"
         snapshot.write_text(settings_yaml(self.settings))
-        self.supervisor.start(watchdog.NAME, [sys.executable, "-m", "streamctl.runtimes.local.watchdog",
+        self.supervisor.start(watchdog.NAME, [sys.executable, "-m", "streamctl.watchdog",
                                               "--settings", str(snapshot)], dict(os.environ), self.stack_dir)
 
     def start(self, spec: ServiceSpec, progress: Progress = NO_PROGRESS) -> bool:
