@@ -15,7 +15,7 @@ from streamctl.errors import StartupError
 from streamctl.kafka_access import KafkaAccess
 
 if TYPE_CHECKING:
-    from streamctl.endpoints import ElasticsearchAccess, PostgresAccess
+    from streamctl.access import ElasticsearchAccess, PostgresAccess
 from streamctl.paths import STACK_DIR
 from streamctl.waits import http_json
 

@@ -15,11 +15,11 @@ from streamctl import provision
 from streamctl.artifacts.fetch import cached_file
 from streamctl.artifacts.lock import Role, read_lock
 from streamctl.config import Settings
+from streamctl.endpoints import external_endpoints
 from streamctl.errors import PreflightError, UsageError
 from streamctl.job.placement import JobPlacement
 from streamctl.paths import LOCK_FILE
 from streamctl.runtimes.external.doctor import Finding, doctor, min_isr_for, replication_of
-from streamctl.runtimes.external.settings import external_endpoints
 from streamctl.runtimes.local import preflight
 from streamctl.runtimes.local.base import LocalContext
 from streamctl.runtimes.local.flink import FlinkCluster, flink_home

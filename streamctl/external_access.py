@@ -1,6 +1,7 @@
-"""The external runtime's addresses: Kafka, Flink, PostgreSQL and Elasticsearch that someone else runs,
-from the `external.*` settings. Passwords are never settings: each is named by an environment variable
-(`password_env`) or a file (`password_file`) and read when needed."""
+"""The external clusters' access: Kafka, Flink, PostgreSQL and Elasticsearch that someone else runs,
+read from the `external.*` settings (the external runtime's; Endpoints.of reads them for it).
+Passwords are never settings: each is named by an environment variable (`password_env`) or a file
+(`password_file`) and read when needed."""
 
 from __future__ import annotations
 
@@ -8,11 +9,10 @@ import os
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from streamctl.access import ElasticsearchAccess, PostgresAccess
 from streamctl.config import Settings, env_name
-from streamctl.endpoints import ElasticsearchAccess, Endpoints, PostgresAccess, host_of
 from streamctl.errors import ConfigError
 from streamctl.kafka_access import SASL_MECHANISMS, SECURITY_PROTOCOLS, KafkaAccess
-from streamctl.net import http_url
 
 
 def read_secret(section: str, password_env: str, password_file: str) -> str:
@@ -97,13 +97,3 @@ def flink_rest_url(settings: Settings) -> str:
                                " (kubectl port-forward) or a plain-HTTP internal address")
     return url
 
-
-def external_endpoints(settings: Settings) -> Endpoints:
-    """Everything streamctl reaches in the external clusters, plus its own producer API."""
-    return Endpoints(
-        kafka=external_kafka(settings),
-        producer_url=http_url(host_of(settings), settings.ports.producer),
-        flink_url=flink_rest_url(settings),
-        elasticsearch=external_elasticsearch(settings),
-        postgres=external_postgres(settings),
-    )
