@@ -10,9 +10,9 @@ import time
 
 from streamctl.config import Settings, settings_yaml
 from streamctl.errors import StartupError
+from streamctl.machine import preflight
+from streamctl.machine.supervisor import Supervisor
 from streamctl.net import http_url
-from streamctl.runtimes.local import preflight
-from streamctl.runtimes.local.supervisor import Supervisor
 from streamctl.waits import http_ok
 
 NAME = "live-view"

@@ -24,16 +24,16 @@ from streamctl.endpoints import Endpoints, PostgresAccess
 from streamctl.errors import PreflightError, ServiceUnavailable
 from streamctl.job.placement import JobPlacement
 from streamctl.kafka_access import KafkaAccess
+from streamctl.machine.context import LocalContext
+from streamctl.machine.java import find_java
+from streamctl.machine.preflight import port_free, port_holder
 from streamctl.net import host_port, http_url
 from streamctl.paths import STACK_DIR
 from streamctl.runtimes.docker.compose import Project, load_project, with_stack_model
 from streamctl.runtimes.docker.contexts import stager
 from streamctl.runtimes.docker.engine import Engine, connect
 from streamctl.runtimes.flink_job import tail_file
-from streamctl.runtimes.local.base import LocalContext
 from streamctl.runtimes.local.flink import FlinkCluster, flink_home
-from streamctl.runtimes.local.java import find_java
-from streamctl.runtimes.local.preflight import port_free, port_holder
 from streamctl.runtimes.model import NO_PROGRESS, Progress, ServiceStatus
 from streamctl.secrets import Secrets
 from streamctl.services import ServiceSpec, services_only, spec_ports, stack

@@ -18,12 +18,12 @@ from streamctl.config import Settings
 from streamctl.endpoints import external_endpoints
 from streamctl.errors import PreflightError, UsageError
 from streamctl.job.placement import JobPlacement
+from streamctl.machine import preflight
+from streamctl.machine.context import LocalContext
+from streamctl.machine.java import find_java
 from streamctl.paths import LOCK_FILE
 from streamctl.runtimes.external.doctor import Finding, doctor, min_isr_for, replication_of
-from streamctl.runtimes.local import preflight
-from streamctl.runtimes.local.base import LocalContext
 from streamctl.runtimes.local.flink import FlinkCluster, flink_home
-from streamctl.runtimes.local.java import find_java
 from streamctl.runtimes.local.runtime import LocalRuntime
 from streamctl.runtimes.model import NO_PROGRESS, Progress
 from streamctl.secrets import Secrets

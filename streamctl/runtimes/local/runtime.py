@@ -16,16 +16,18 @@ from streamctl.config import Settings, settings_yaml
 from streamctl.endpoints import Endpoints
 from streamctl.errors import PreflightError, ServiceUnavailable, StartupError
 from streamctl.job.placement import JobPlacement
+from streamctl.machine import preflight
+from streamctl.machine.context import LocalContext
+from streamctl.machine.java import find_java
+from streamctl.machine.supervisor import RunAs, Supervisor, group_pids, rss_bytes
 from streamctl.net import host_port
-from streamctl.runtimes.local import preflight, watchdog
-from streamctl.runtimes.local.base import LocalContext, LocalService
+from streamctl.runtimes.local import watchdog
+from streamctl.runtimes.local.base import LocalService
 from streamctl.runtimes.local.elasticsearch import Elasticsearch
 from streamctl.runtimes.local.flink import FlinkCluster, FlinkJobManager, FlinkTaskManager, flink_home
-from streamctl.runtimes.local.java import find_java
 from streamctl.runtimes.local.kafka import Kafka
 from streamctl.runtimes.local.postgres import Postgres, find_postgres_bin
 from streamctl.runtimes.local.python_apps import Indexer, Producer
-from streamctl.runtimes.local.supervisor import RunAs, Supervisor, group_pids, rss_bytes
 from streamctl.runtimes.model import NO_PROGRESS, Progress, ServiceStatus
 from streamctl.secrets import Secrets
 from streamctl.services import ServiceSpec, services_only, spec_ports, stack
