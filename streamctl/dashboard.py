@@ -7,11 +7,12 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 
-from streamctl import provision
 from streamctl.config import Settings
 from streamctl.endpoints import Endpoints
 from streamctl.errors import ServiceUnavailable
+from streamctl.flink.rest import find_job
 from streamctl.kafka_info import GroupLag, lag_report
+from streamctl.names import StackNames
 from streamctl.pipeline.metrics import producer_counters
 
 
@@ -40,11 +41,11 @@ class DashboardFeed:
         self._latest_window(data)
         self._throughput(data)
         try:
-            data.lags = lag_report(self.endpoints.kafka, provision.StackNames.of(self.settings).lag_groups(self.settings))
+            data.lags = lag_report(self.endpoints.kafka, StackNames.of(self.settings).lag_groups(self.settings))
         except Exception as exc:  # the dashboard keeps running while Kafka is away
             data.problems.append(f"Kafka: {type(exc).__name__}")
         try:
-            job = provision.find_job(self.endpoints.flink_url, provision.StackNames.of(self.settings).job_name)
+            job = find_job(self.endpoints.flink_url, StackNames.of(self.settings).job_name)
             data.job_state = job.state if job else "NOT SUBMITTED"
         except (OSError, ValueError):
             data.job_state = "UNREACHABLE"

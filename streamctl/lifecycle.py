@@ -12,79 +12,19 @@ import concurrent.futures
 import dataclasses
 import itertools
 import time
-from typing import Callable, ContextManager, Iterator, Protocol
+from typing import Callable
 
 from streamctl import kibana, provision
 from streamctl.config import Settings
-from streamctl.endpoints import Endpoints
 from streamctl.errors import StartupError, StreamctlError
-from streamctl.job import operations
-from streamctl.job.placement import JobPlacement
+from streamctl.flink import operations
+from streamctl.flink.rest import find_job
 from streamctl.kafka_info import lag_report
+from streamctl.names import StackNames
 from streamctl.parallel import run_graph
 from streamctl.pipeline.job_lag import JobLag, job_lag
-from streamctl.runtimes.model import NO_PROGRESS, Progress, ServiceStatus, StackStatus, UpResult
+from streamctl.runtimes.model import NO_PROGRESS, Progress, Runtime, StackStatus, UpResult
 from streamctl.services import TASK, ServiceSpec, services_only, stop_order
-
-
-class Runtime(Protocol):
-    """What a runtime does; `lifecycle` does the rest."""
-
-    name: str
-    settings: Settings
-    specs: tuple[ServiceSpec, ...]  # the stack as this runtime runs it (services.stack)
-    owns_clusters: bool  # it created Kafka, PostgreSQL...: it may create the database, and purge
-
-    def exclusive(self) -> ContextManager[None]:
-        """Held for the whole of `up`: one `up` per stack at a time."""
-        ...
-
-    def preflight(self, fetch: Callable[[], None] | None, progress: Progress) -> list[str]:
-        """Refuse, before anything starts, what cannot work; then fetch; then prepare what every
-        service needs (directories, secrets, images). Returns notes for the user."""
-        ...
-
-    def start(self, spec: ServiceSpec, progress: Progress) -> bool:
-        """Start one service unless it runs, and wait until it is ready. True: it was already running."""
-        ...
-
-    def after_up(self) -> None: ...
-
-    def before_down(self, purge: bool) -> None:
-        """Refuse a `down` that cannot be (`--purge` of clusters streamctl did not create); stop
-        whatever would restart the services meanwhile."""
-        ...
-
-    def stop(self, spec: ServiceSpec, progress: Progress) -> str: ...
-
-    def release(self, purge: bool, progress: Progress) -> list[tuple[str, str]]:
-        """After every service stopped: what is left (a network), and the data with `purge`."""
-        ...
-
-    def inspect(self, spec: ServiceSpec) -> ServiceStatus: ...
-
-    def endpoints(self) -> Endpoints:
-        """The services as this machine's clients reach them."""
-        ...
-
-    def addresses(self) -> dict[str, str]:
-        """What `up` prints: a name and an address per thing a user opens."""
-        ...
-
-    def topic_replication(self) -> tuple[int, int]:
-        """(replication factor, min.insync.replicas) for the topics streamctl creates."""
-        ...
-
-    def job_placement(self) -> JobPlacement: ...
-
-    def job_cluster_runs(self) -> bool: ...
-
-    def kafka_runs(self) -> bool: ...
-
-    def log_names(self) -> list[str]: ...
-
-    def log_lines(self, name: str, tail: int, follow: bool) -> Iterator[str]: ...
-
 
 # -- companions -------------------------------------------------------------------------------------
 
@@ -224,12 +164,12 @@ def down(runtime: Runtime, purge: bool = False, progress: Progress = NO_PROGRESS
 
 def status(runtime: Runtime) -> StackStatus:
     services = [runtime.inspect(spec) for spec in services_only(runtime.specs)]
-    names = provision.StackNames.of(runtime.settings)
+    names = StackNames.of(runtime.settings)
     job_state, lag = "STOPPED", JobLag(None, "no running job")
     if runtime.job_cluster_runs():
         flink_url = runtime.endpoints().flink_url
         try:
-            job = provision.find_job(flink_url, names.job_name)
+            job = find_job(flink_url, names.job_name)
             job_state = job.state if job else "NOT SUBMITTED"
         except (OSError, ValueError):
             job_state = "UNREACHABLE"

@@ -12,8 +12,8 @@ from typing import Any, Callable
 from streamctl.config import Settings
 from streamctl.endpoints import Endpoints
 from streamctl.exit_codes import ExitCode
+from streamctl.flink.config import event_time_tolerance_ms, submitted_job_config
 from streamctl.pipeline.contract import format_event_time
-from streamctl.provision import event_time_tolerance_ms, submitted_job_config
 from streamctl.runtimes.select import recorded_runtime
 from streamctl.validate import Validation, ValidationPlan, validate
 

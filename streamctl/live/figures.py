@@ -8,8 +8,8 @@ from collections import defaultdict
 from typing import Any
 
 from streamctl.endpoints import Endpoints
-from streamctl.job.placement import JobPlacement
-from streamctl.job.status import job_report
+from streamctl.flink.placement import JobPlacement
+from streamctl.flink.status import job_report
 from streamctl.kafka_info import lag_report
 from streamctl.pipeline.contract import format_event_time
 

@@ -20,10 +20,10 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Callable
 
-from streamctl import provision, verdicts
+from streamctl import verdicts
 from streamctl.config import Settings
 from streamctl.endpoints import Endpoints
-from streamctl.job.placement import JobPlacement
+from streamctl.flink.placement import JobPlacement
 from streamctl.live.figures import (
     elasticsearch_window_starts,
     gather_job,
@@ -31,6 +31,7 @@ from streamctl.live.figures import (
     gather_windows,
     postgres_window_starts,
 )
+from streamctl.names import StackNames
 from streamctl.pipeline.contract import format_event_time
 from streamctl.pipeline.metrics import producer_counters
 
@@ -154,7 +155,7 @@ class Observer:
     def __init__(self, settings: Settings, clock: Callable[[], float] = time.time):
         self.settings = settings
         self.endpoints = Endpoints.of(settings)
-        self.names = provision.StackNames.of(settings)
+        self.names = StackNames.of(settings)
         self.clock = clock
         plan, _ = verdicts.validation_plan(settings, 0)
         self.freshness = FreshnessWatch(plan.window_seconds * 1000, plan.event_time_tolerance_ms,

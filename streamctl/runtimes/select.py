@@ -10,7 +10,7 @@ from streamctl.config import Settings
 from streamctl.errors import PreflightError, UsageError
 
 if TYPE_CHECKING:
-    from streamctl.lifecycle import Runtime
+    from streamctl.runtimes.model import Runtime
 
 RUNTIME_FILE = "runtime"
 

@@ -14,7 +14,7 @@ import pytest
 import yaml
 
 from streamctl.exit_codes import ExitCode
-from streamctl import provision
+from streamctl.flink import config as provision  # JOB_FILE, the job the submitter runs, lives there now
 from streamctl.waits import http_json
 from tests.integration.stackutil import (
     TEST_PORTS, Poster, assert_exact, cli, get, make_stack_config, pg_connect, restored_from, running_stack,

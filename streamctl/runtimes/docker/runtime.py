@@ -18,22 +18,24 @@ from datetime import datetime
 from pathlib import Path
 from typing import Callable, Iterator
 
-from streamctl import __version__, provision
+from streamctl import __version__
 from streamctl.config import Settings, env_name
 from streamctl.endpoints import Endpoints, PostgresAccess
 from streamctl.errors import PreflightError, ServiceUnavailable
-from streamctl.job.placement import JobPlacement
+from streamctl.flink.cluster import FlinkCluster, flink_home
+from streamctl.flink.config import METRICS_FETCH_INTERVAL_MS, TASKMANAGER_MANAGED_FRACTION, JobConfig
+from streamctl.flink.placement import JobPlacement
+from streamctl.flink.submit import tail_file
 from streamctl.kafka_access import KafkaAccess
 from streamctl.machine.context import LocalContext
 from streamctl.machine.java import find_java
 from streamctl.machine.preflight import port_free, port_holder
+from streamctl.names import StackNames
 from streamctl.net import host_port, http_url
 from streamctl.paths import STACK_DIR
 from streamctl.runtimes.docker.compose import Project, load_project, with_stack_model
 from streamctl.runtimes.docker.contexts import stager
 from streamctl.runtimes.docker.engine import Engine, connect
-from streamctl.runtimes.flink_job import tail_file
-from streamctl.runtimes.local.flink import FlinkCluster, flink_home
 from streamctl.runtimes.model import NO_PROGRESS, Progress, ServiceStatus
 from streamctl.secrets import Secrets
 from streamctl.services import ServiceSpec, services_only, spec_ports, stack
@@ -70,8 +72,8 @@ def flink_properties(settings: Settings) -> str:
         "parallelism.default": f.parallelism,
         "jobmanager.memory.process.size": f"{f.jobmanager_memory_mb}m",
         "taskmanager.memory.process.size": f"{f.taskmanager_memory_mb}m",
-        "taskmanager.memory.managed.fraction": provision.TASKMANAGER_MANAGED_FRACTION,
-        "metrics.fetcher.update-interval": provision.METRICS_FETCH_INTERVAL_MS,
+        "taskmanager.memory.managed.fraction": TASKMANAGER_MANAGED_FRACTION,
+        "metrics.fetcher.update-interval": METRICS_FETCH_INTERVAL_MS,
         "state.checkpoints.dir": "file:///flink-state/checkpoints",
         "state.savepoints.dir": SAVEPOINTS_IN_CLUSTER.as_uri(),
         "state.checkpoints.num-retained": 2,
@@ -89,7 +91,7 @@ def compose_variables(settings: Settings, secrets: Secrets, project: str) -> dic
         "KAFKA_PORT": s.ports.kafka,
         "KAFKA_CLUSTER_ID": kafka_cluster_id(project),
         "KAFKA_PARTITIONS": s.kafka.partitions, "KAFKA_HEAP_MB": s.kafka.heap_mb,
-        "INDEXER_GROUP_ID": provision.StackNames.of(s).indexer_group,
+        "INDEXER_GROUP_ID": StackNames.of(s).indexer_group,
         "KAFKA_TOPIC": s.kafka.topic, "AGGREGATES_TOPIC": s.kafka.aggregates_topic,
         "POSTGRES_USER": s.postgres.user, "POSTGRES_PASSWORD": secrets.postgres_password,
         "POSTGRES_DB": s.postgres.database,
@@ -98,7 +100,7 @@ def compose_variables(settings: Settings, secrets: Secrets, project: str) -> dic
         "PRODUCER_WORKERS": s.producer.workers, "PRODUCER_MAX_BODY_BYTES": s.producer.max_body_bytes,
         "PRODUCER_MAX_BATCH_RECORDS": s.producer.max_batch_records,
         "PRODUCER_HEARTBEAT_INTERVAL_MS": s.producer.heartbeat_interval_ms, "PRODUCER_LINGER_MS": s.producer.linger_ms,
-        "PRODUCER_MAX_LAG_SECONDS": s.producer.max_lag_seconds, "JOB_NAME": provision.StackNames.of(s).job_name,
+        "PRODUCER_MAX_LAG_SECONDS": s.producer.max_lag_seconds, "JOB_NAME": StackNames.of(s).job_name,
         "WATERMARK_DELAY_MS": s.flink.watermark_delay_seconds * 1000,
     }
     for key, variable in IMAGE_VARIABLES.items():
@@ -226,11 +228,11 @@ class DockerRuntime:
     def kibana_url(self) -> str:
         return Endpoints.of(self.settings).kibana_url
 
-    def job_config(self, ctx: LocalContext) -> provision.JobConfig:
+    def job_config(self, ctx: LocalContext) -> JobConfig:
         # The in-network view: the job runs in the containers' network.
         in_network = PostgresAccess("postgres", 5432, self.settings.postgres.user, ctx.secrets.postgres_password,
                                     self.settings.postgres.database)
-        return provision.JobConfig.of(self.settings, KafkaAccess("kafka:19092"), in_network)
+        return JobConfig.of(self.settings, KafkaAccess("kafka:19092"), in_network)
 
     def job_placement(self) -> JobPlacement:
         ctx = self._context()

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 import signal
 from dataclasses import dataclass
 from pathlib import Path
@@ -54,10 +53,3 @@ class LocalService:
     def endpoint(self) -> str:
         """A URL or address for the status table."""
         return ""
-
-
-def fresh_dir(path: Path) -> Path:
-    if path.exists():
-        shutil.rmtree(path)
-    path.mkdir(parents=True)
-    return path

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import sys
 
+from streamctl.names import StackNames
 from streamctl.net import http_url
 from streamctl.pipeline.indexer_status import healthy
-from streamctl.provision import StackNames
 from streamctl.runtimes.local.base import Launch, LocalService
 from streamctl.waits import Check, http_json
 

@@ -11,11 +11,12 @@ import time
 from pathlib import Path
 from typing import Callable, Iterator
 
-from streamctl import provision
 from streamctl.config import Settings, settings_yaml
 from streamctl.endpoints import Endpoints
 from streamctl.errors import PreflightError, ServiceUnavailable, StartupError
-from streamctl.job.placement import JobPlacement
+from streamctl.flink.cluster import FlinkCluster, flink_home
+from streamctl.flink.config import JobConfig
+from streamctl.flink.placement import JobPlacement
 from streamctl.machine import preflight
 from streamctl.machine.context import LocalContext
 from streamctl.machine.java import find_java
@@ -24,7 +25,7 @@ from streamctl.net import host_port
 from streamctl.runtimes.local import watchdog
 from streamctl.runtimes.local.base import LocalService
 from streamctl.runtimes.local.elasticsearch import Elasticsearch
-from streamctl.runtimes.local.flink import FlinkCluster, FlinkJobManager, FlinkTaskManager, flink_home
+from streamctl.runtimes.local.flink import FlinkJobManager, FlinkTaskManager
 from streamctl.runtimes.local.kafka import Kafka
 from streamctl.runtimes.local.postgres import Postgres, find_postgres_bin
 from streamctl.runtimes.local.python_apps import Indexer, Producer
@@ -181,8 +182,8 @@ class LocalRuntime:
         return self.settings.kafka.replication(), self.settings.kafka.min_isr()
 
     # -- the Flink job ---------------------------------------------------------------------------------
-    def job_config(self, ctx: LocalContext) -> provision.JobConfig:
-        return provision.JobConfig.of(self.settings, ctx.kafka, ctx.endpoints.postgres)
+    def job_config(self, ctx: LocalContext) -> JobConfig:
+        return JobConfig.of(self.settings, ctx.kafka, ctx.endpoints.postgres)
 
     def job_placement(self) -> JobPlacement:
         ctx = self.context()

@@ -5,8 +5,8 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 
-from streamctl.job.operations import current, savepoints
-from streamctl.job.placement import JobPlacement
+from streamctl.flink.operations import current, savepoints
+from streamctl.flink.placement import JobPlacement
 from streamctl.kafka_access import KafkaAccess
 from streamctl.kafka_info import end_offset, probe
 from streamctl.pipeline.job_lag import JobLag, lowest_watermark_ms, refresh_metrics

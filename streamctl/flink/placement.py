@@ -9,8 +9,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from streamctl.provision import JOB_CONFIG_FILE, JobConfig
-from streamctl.runtimes.local.flink import FlinkCluster
+from streamctl.flink.cluster import FlinkCluster
+from streamctl.flink.config import JOB_CONFIG_FILE, JobConfig
 
 LAST_SAVEPOINT = "last-savepoint"  # the savepoint the next submission restores from (consumed by it)
 SAVEPOINTS_FILE = "savepoints.json"  # every savepoint streamctl took and kept, oldest first

@@ -18,10 +18,11 @@ from typing import Callable
 from urllib.parse import urlsplit
 
 from streamctl.errors import JobStateError, ServiceUnavailable, StartupError, StreamctlError, UsageError
-from streamctl.job.placement import SAVEPOINTS_FILE, JobPlacement
-from streamctl.provision import JOB_STATE_FORMAT, JobConfig, JobState, find_job, latest_checkpoint
-from streamctl.runtimes.flink_job import JobSubmitter, needs_submission
-from streamctl.runtimes.model import NO_PROGRESS, Progress
+from streamctl.flink.config import JOB_STATE_FORMAT, JobConfig
+from streamctl.flink.placement import SAVEPOINTS_FILE, JobPlacement
+from streamctl.flink.rest import JobState, find_job, latest_checkpoint
+from streamctl.flink.submit import JobSubmitter, needs_submission
+from streamctl.progress import NO_PROGRESS, Progress
 from streamctl.waits import http_json
 
 LIVE = ("RUNNING", "CREATED", "INITIALIZING", "RESTARTING", "FAILING", "RECONCILING")
