@@ -10,6 +10,7 @@ from streamctl.config import Settings, broker_ports
 from streamctl.external_access import external_elasticsearch, external_kafka, external_postgres, flink_rest_url
 from streamctl.kafka_access import PLAINTEXT, SASL_SSL, KafkaAccess
 from streamctl.net import host_port, http_url
+from streamctl.recorded import recorded_runtime
 from streamctl.secrets import KAFKA_USER, Secrets
 
 TLS_DIR = "tls"  # under the stack directory: the CA clients trust (runtimes/local/tls.py makes it)
@@ -83,8 +84,8 @@ class Endpoints:
 
 def runtime_of(settings: Settings) -> str:
     """The runtime the stack was brought up with (recorded by `up`), else the one asked for."""
-    recorded = settings.stack_dir / "runtime"
-    return recorded.read_text().strip() if recorded.is_file() else settings.runtime
+    recorded = recorded_runtime(settings.stack_dir)
+    return recorded if recorded is not None else settings.runtime
 
 
 def external_endpoints(settings: Settings) -> Endpoints:

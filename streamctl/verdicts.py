@@ -14,7 +14,7 @@ from streamctl.endpoints import Endpoints
 from streamctl.exit_codes import ExitCode
 from streamctl.flink.config import event_time_tolerance_ms, submitted_job_config
 from streamctl.pipeline.contract import format_event_time
-from streamctl.runtimes.select import recorded_runtime
+from streamctl.recorded import recorded_runtime
 from streamctl.validate import Validation, ValidationPlan, validate
 
 JOB_RULES = ("window_seconds", "watermark_delay_seconds", "dedup_minutes")

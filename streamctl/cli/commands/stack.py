@@ -18,8 +18,9 @@ from streamctl.cli.commands.fetch import fetch_artifacts
 from streamctl.config import exposure_warning
 from streamctl.errors import UsageError
 from streamctl.exit_codes import ExitCode
+from streamctl.recorded import record_runtime
 from streamctl.runtimes.model import StackStatus
-from streamctl.runtimes.select import choose, record_runtime, runtime_for, stack_runtime
+from streamctl.runtimes.select import choose, runtime_for, stack_runtime
 from streamctl.services import STACK
 
 PHASE_STYLE = {"ready": "green", "failed": "bold red", "skipped": "red", "stopped": "green"}
