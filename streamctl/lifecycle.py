@@ -16,6 +16,7 @@ from typing import Callable
 
 from streamctl import kibana, provision
 from streamctl.config import Settings
+from streamctl.endpoints import Endpoints
 from streamctl.errors import StartupError, StreamctlError
 from streamctl.flink import operations
 from streamctl.flink.rest import find_job
@@ -98,31 +99,56 @@ def start(runtime: Runtime, progress: Progress = NO_PROGRESS, fetch: Callable[[]
     return result
 
 
+# -- provisioning steps ----------------------------------------------------------------------------
+# One function per provisioning step of the model (services.py, kind TASK), idempotent, run from this
+# machine the same way on every runtime. A new step is a function and its line in STEPS.
+
+def _topics(runtime: Runtime, endpoints: Endpoints, progress: Progress) -> str:
+    s = runtime.settings
+    replication, min_isr = runtime.topic_replication()
+    created = provision.create_topics(
+        endpoints.kafka, provision.topic_layout(s.kafka.topic, s.kafka.aggregates_topic, min_isr),
+        s.kafka.partitions, replication)
+    return (f"created {', '.join(created)}" + (f" (x{replication})" if replication > 1 else "")) if created \
+        else "present"
+
+
+def _schema(runtime: Runtime, endpoints: Endpoints, progress: Progress) -> str:
+    if runtime.owns_clusters:  # streamctl's own server: the database too
+        provision.apply_schema(dataclasses.replace(endpoints.postgres, database="postgres").dsn(),
+                               endpoints.postgres.database)
+    else:
+        provision.apply_schema_in(endpoints.postgres)
+    return f"{endpoints.postgres.database}.sales_summary ready"
+
+
+def _index_template(runtime: Runtime, endpoints: Endpoints, progress: Progress) -> str:
+    index = runtime.settings.elasticsearch.index
+    provision.install_index_template(endpoints.elasticsearch, index)
+    return f"{index} ready"
+
+
+def _kibana_objects(runtime: Runtime, endpoints: Endpoints, progress: Progress) -> str:
+    return kibana.import_saved_objects(endpoints.kibana_url)
+
+
+def _flink_job(runtime: Runtime, endpoints: Endpoints, progress: Progress) -> str:
+    return operations.ensure_running(runtime.job_placement(), progress)[1]
+
+
+STEPS: dict[str, Callable[[Runtime, Endpoints, Progress], str]] = {
+    "topics": _topics, "schema": _schema, "index-template": _index_template, "kibana-objects": _kibana_objects,
+    "flink-job": _flink_job,
+}
+
+
 def run_task(runtime: Runtime, name: str, progress: Progress = NO_PROGRESS) -> str:
     """One provisioning step (idempotent), from this machine, the same on every runtime."""
-    s, endpoints = runtime.settings, runtime.endpoints()
-    if name == "topics":
-        replication, min_isr = runtime.topic_replication()
-        created = provision.create_topics(
-            endpoints.kafka, provision.topic_layout(s.kafka.topic, s.kafka.aggregates_topic, min_isr),
-            s.kafka.partitions, replication)
-        return (f"created {', '.join(created)}" + (f" (x{replication})" if replication > 1 else "")) if created \
-            else "present"
-    if name == "schema":
-        if runtime.owns_clusters:  # streamctl's own server: the database too
-            provision.apply_schema(dataclasses.replace(endpoints.postgres, database="postgres").dsn(),
-                                   endpoints.postgres.database)
-        else:
-            provision.apply_schema_in(endpoints.postgres)
-        return f"{endpoints.postgres.database}.sales_summary ready"
-    if name == "index-template":
-        provision.install_index_template(endpoints.elasticsearch, s.elasticsearch.index)
-        return f"{s.elasticsearch.index} ready"
-    if name == "kibana-objects":
-        return kibana.import_saved_objects(endpoints.kibana_url)
-    if name == "flink-job":
-        return operations.ensure_running(runtime.job_placement(), progress)[1]
-    raise StreamctlError(f"unknown provisioning step {name}")
+    endpoints = runtime.endpoints()
+    step = STEPS.get(name)
+    if step is None:
+        raise StreamctlError(f"unknown provisioning step {name}")
+    return step(runtime, endpoints, progress)
 
 
 # -- down -------------------------------------------------------------------------------------------
