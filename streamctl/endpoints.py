@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from streamctl.access import ElasticsearchAccess, PostgresAccess
-from streamctl.config import Settings, broker_ports
+from streamctl.config import CLIENT_RUNTIMES, Settings, broker_ports
 from streamctl.external_access import external_elasticsearch, external_kafka, external_postgres, flink_rest_url
 from streamctl.kafka_access import PLAINTEXT, SASL_SSL, KafkaAccess
 from streamctl.net import host_port, http_url
@@ -45,7 +45,7 @@ class Endpoints:
 
     @classmethod
     def of(cls, settings: Settings, secrets: Secrets | None = None) -> "Endpoints":
-        if runtime_of(settings) == "external":
+        if runtime_of(settings) in CLIENT_RUNTIMES:
             return external_endpoints(settings)
         host = host_of(settings)
         secrets = secrets or Secrets.load(settings.stack_dir)

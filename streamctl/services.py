@@ -12,15 +12,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
-from streamctl.config import Settings, broker_ports
+from streamctl.config import CLIENT_RUNTIMES, CLUSTER_RUNTIMES, Settings, broker_ports
 from streamctl.errors import ConfigError, StreamctlError
 
 SERVICE = "service"  # a long-running process or container
 TASK = "task"  # a provisioning step that runs once per `up` (idempotent)
 
 
-RUNTIMES = ("local", "docker", "external")
-CLUSTER_RUNTIMES = ("local", "docker")  # where streamctl runs the clusters itself
+RUNTIMES = CLUSTER_RUNTIMES + CLIENT_RUNTIMES  # config.py names them
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,7 @@ from rich.table import Table
 from streamctl import lifecycle
 from streamctl.cli.app import app, stderr, stdout
 from streamctl.cli.commands.fetch import fetch_artifacts
-from streamctl.config import exposure_warning
+from streamctl.config import RUNTIME_HELP, exposure_warning
 from streamctl.errors import UsageError
 from streamctl.exit_codes import ExitCode
 from streamctl.recorded import record_runtime
@@ -95,9 +95,7 @@ def bring_up(settings, runtime: str | None, offline: bool = False):
 @app.command()
 def up(
     ctx: typer.Context,
-    runtime: Optional[str] = typer.Option(
-        None, "--runtime", help="local, docker, external (clusters named by external.*) or auto (docker when an"
-                                " engine answers, else local)."),
+    runtime: Optional[str] = typer.Option(None, "--runtime", help=RUNTIME_HELP),
     offline: bool = typer.Option(False, "--offline", help="Do not download missing artifacts."),
 ) -> int:
     """Bring the whole stack up (idempotent: a running stack is reported, nothing starts twice)."""
