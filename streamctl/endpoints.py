@@ -59,6 +59,14 @@ class Endpoints:
             kibana_url=http_url(host, settings.ports.kibana),
         )
 
+    def addresses(self, postgres: str | None = None, kafka: str | None = None) -> dict[str, str]:
+        """What `up` prints, a name and an address per thing a user opens: the same on every runtime,
+        except how a runtime shows PostgreSQL (default host:port) and Kafka (default the bootstrap
+        servers and protocol)."""
+        return {"Flink UI": self.flink_url, "producer API": self.producer_url, "Elasticsearch": self.elasticsearch.url,
+                "PostgreSQL": postgres if postgres is not None else host_port(self.postgres.host, self.postgres.port),
+                "Kafka": kafka if kafka is not None else self.kafka.describe()}
+
     @property
     def kafka_bootstrap(self) -> str:
         return self.kafka.bootstrap

@@ -298,8 +298,7 @@ class DockerRuntime:
 
     def addresses(self) -> dict[str, str]:
         e = self.endpoints()
-        found = {"Flink UI": e.flink_url, "producer API": e.producer_url, "Elasticsearch": e.elasticsearch_url,
-                 "PostgreSQL": host_port(e.postgres_host, e.postgres_port), "Kafka": e.kafka_bootstrap}
+        found = e.addresses(kafka=e.kafka_bootstrap)
         names = {s.name for s in self.specs}
         if "kibana" in names:
             found["Kibana"] = e.kibana_url

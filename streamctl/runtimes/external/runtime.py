@@ -136,5 +136,4 @@ class ExternalRuntime(LocalRuntime):
 
     def addresses(self) -> dict[str, str]:
         e = self.endpoints()
-        return {"Flink UI": e.flink_url, "producer API": e.producer_url, "Elasticsearch": e.elasticsearch.url,
-                "PostgreSQL": e.postgres.dsn(with_password=False), "Kafka": e.kafka.describe()}
+        return e.addresses(postgres=e.postgres.dsn(with_password=False))

@@ -21,7 +21,6 @@ from streamctl.machine import preflight
 from streamctl.machine.context import LocalContext
 from streamctl.machine.java import find_java
 from streamctl.machine.supervisor import RunAs, Supervisor, group_pids, rss_bytes
-from streamctl.net import host_port
 from streamctl.runtimes.local import watchdog
 from streamctl.runtimes.local.base import LocalService
 from streamctl.runtimes.local.elasticsearch import Elasticsearch
@@ -232,9 +231,7 @@ class LocalRuntime:
                              service.endpoint(), restarts)
 
     def addresses(self) -> dict[str, str]:
-        e = self.endpoints()
-        return {"Flink UI": e.flink_url, "producer API": e.producer_url, "Elasticsearch": e.elasticsearch.url,
-                "PostgreSQL": host_port(e.postgres.host, e.postgres.port), "Kafka": e.kafka.describe()}
+        return self.endpoints().addresses()
 
     def log_path(self, name: str) -> Path:
         return self.supervisor.log_file(name)
