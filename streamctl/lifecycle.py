@@ -164,7 +164,7 @@ def down(runtime: Runtime, purge: bool = False, progress: Progress = NO_PROGRESS
             results.append((companion.name, companion.stop(runtime.settings)))
     if purge:
         results.append(("flink-job", "no savepoint: --purge deletes the job's state with the rest"))
-    elif runtime.job_cluster_runs():
+    elif runtime.running("flink-jobmanager"):
         results.append(("flink-job", operations.stop_for_down(runtime.job_placement,
                                                               runtime.settings.flink.savepoints_kept, progress)))
 
@@ -192,7 +192,7 @@ def status(runtime: Runtime) -> StackStatus:
     services = [runtime.inspect(spec) for spec in services_only(runtime.specs)]
     names = StackNames.of(runtime.settings)
     job_state, lag = "STOPPED", JobLag(None, "no running job")
-    if runtime.job_cluster_runs():
+    if runtime.running("flink-jobmanager"):
         flink_url = runtime.endpoints().flink_url
         try:
             job = find_job(flink_url, names.job_name)
@@ -202,7 +202,7 @@ def status(runtime: Runtime) -> StackStatus:
         if job_state == "RUNNING":
             lag = job_lag(flink_url, names.job_name, runtime.settings.flink.watermark_delay_seconds * 1000)
     lags: list[dict] = []
-    if runtime.kafka_runs():
+    if runtime.running("kafka"):
         try:
             lags = [dataclasses.asdict(lag) for lag in lag_report(runtime.endpoints().kafka,
                                                                   names.lag_groups(runtime.settings))]

@@ -138,10 +138,7 @@ class Recording:
     def addresses(self):
         return {"api": "http://x"}
 
-    def job_cluster_runs(self):
-        return False
-
-    def kafka_runs(self):
+    def running(self, role):
         return False
 
 

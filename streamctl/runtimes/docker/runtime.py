@@ -243,15 +243,9 @@ class DockerRuntime:
                             failure_details=lambda: "\n".join(self.log_lines("flink-taskmanager", 15, False)),
                             failure_hint="see `streamctl logs flink-taskmanager`")
 
-    def _running(self, service: str) -> bool:
-        info = self._labelled().containers().get(service)
+    def running(self, role: str) -> bool:
+        info = self._labelled().containers().get(role)  # one container per role: the compose file scales nothing
         return info is not None and info.state == "running"
-
-    def job_cluster_runs(self) -> bool:
-        return self._running("flink-jobmanager")
-
-    def kafka_runs(self) -> bool:
-        return self._running("kafka")
 
     # -- down -----------------------------------------------------------------------------------------
     def before_down(self, purge: bool) -> None:

@@ -120,11 +120,10 @@ class ExternalRuntime(LocalRuntime):
                             log_file=self.supervisor.log_file("flink-job"),
                             failure_hint="see `streamctl logs flink-job` and the session cluster's own logs")
 
-    def job_cluster_runs(self) -> bool:
-        return True  # someone else's cluster: `down` and `status` always ask it
-
-    def kafka_runs(self) -> bool:
-        return True
+    def running(self, role: str) -> bool:
+        if role in {s.runs_as for s in self.services}:
+            return super().running(role)
+        return True  # someone else's cluster (Kafka, Flink...): `down` and `status` always ask it
 
     # -- down ----------------------------------------------------------------------------------------
     def before_down(self, purge: bool) -> None:

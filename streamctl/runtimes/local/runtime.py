@@ -194,11 +194,8 @@ class LocalRuntime:
                             failure_details=lambda: self.supervisor.tail(taskmanager, 15),
                             failure_hint=f"see `streamctl logs {taskmanager}`")
 
-    def job_cluster_runs(self) -> bool:
-        return self.supervisor.record("flink-jobmanager") is not None
-
-    def kafka_runs(self) -> bool:
-        return any(self.supervisor.record(s.name) for s in self.services if s.runs_as == "kafka")
+    def running(self, role: str) -> bool:
+        return any(self.supervisor.record(s.name) for s in self.services if s.runs_as == role)
 
     # -- down ----------------------------------------------------------------------------------------
     def before_down(self, purge: bool) -> None:
