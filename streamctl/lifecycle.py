@@ -19,6 +19,7 @@ from streamctl.config import Settings
 from streamctl.endpoints import Endpoints
 from streamctl.errors import StartupError, StreamctlError
 from streamctl.flink import operations
+from streamctl.flink.placement import placement_of
 from streamctl.flink.rest import find_job
 from streamctl.kafka_info import lag_report
 from streamctl.names import StackNames
@@ -105,7 +106,7 @@ def start(runtime: Runtime, progress: Progress = NO_PROGRESS, fetch: Callable[[]
 
 def _topics(runtime: Runtime, endpoints: Endpoints, progress: Progress) -> str:
     s = runtime.settings
-    replication, min_isr = runtime.topic_replication()
+    replication, min_isr = provision.topic_replication(runtime)
     created = provision.create_topics(
         endpoints.kafka, provision.topic_layout(s.kafka.topic, s.kafka.aggregates_topic, min_isr),
         s.kafka.partitions, replication)
@@ -133,7 +134,7 @@ def _kibana_objects(runtime: Runtime, endpoints: Endpoints, progress: Progress) 
 
 
 def _flink_job(runtime: Runtime, endpoints: Endpoints, progress: Progress) -> str:
-    return operations.ensure_running(runtime.job_placement(), progress)[1]
+    return operations.ensure_running(placement_of(runtime), progress)[1]
 
 
 STEPS: dict[str, Callable[[Runtime, Endpoints, Progress], str]] = {
@@ -165,7 +166,7 @@ def down(runtime: Runtime, purge: bool = False, progress: Progress = NO_PROGRESS
     if purge:
         results.append(("flink-job", "no savepoint: --purge deletes the job's state with the rest"))
     elif runtime.running("flink-jobmanager"):
-        results.append(("flink-job", operations.stop_for_down(runtime.job_placement,
+        results.append(("flink-job", operations.stop_for_down(lambda: placement_of(runtime),
                                                               runtime.settings.flink.savepoints_kept, progress)))
 
     def stop(spec: ServiceSpec) -> tuple[str, str]:

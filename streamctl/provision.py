@@ -8,7 +8,7 @@ they run as local processes or containers. Every step is idempotent.
 from __future__ import annotations
 
 import json
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 from streamctl.errors import StartupError
 
@@ -25,6 +25,22 @@ if TYPE_CHECKING:
 
 SCHEMA_FILE = STACK_DIR / "postgres" / "schema.sql"
 INDEX_TEMPLATE_FILE = STACK_DIR / "elasticsearch" / "index-template.json"
+
+
+@runtime_checkable
+class TopicHost(Protocol):
+    """A runtime that runs (or reaches) the stack's Kafka: how many copies the topics streamctl creates
+    get. Not part of the runtime contract (runtimes/model.py), which knows no Kafka."""
+
+    def topic_replication(self) -> tuple[int, int]:
+        """(replication factor, min.insync.replicas) for the topics streamctl creates."""
+        ...
+
+
+def topic_replication(host: object) -> tuple[int, int]:
+    if not isinstance(host, TopicHost):
+        raise StartupError(f"the {getattr(host, 'name', type(host).__name__)} runtime reaches no Kafka")
+    return host.topic_replication()
 
 
 def create_topics(kafka: KafkaAccess, topics: dict[str, dict[str, str]], partitions: int,

@@ -11,6 +11,7 @@ from datetime import datetime, timezone
 from streamctl.bench.cpu import CpuWatch, service_processes
 from streamctl.bench.suite import BRANDS, CATEGORIES, PAYMENTS
 from streamctl.flink import operations
+from streamctl.flink.placement import placement_of
 from streamctl.flink.sinks import erase_windows, wait_until_indexed
 from streamctl.kafka_info import records_since, retained_from_ms
 from streamctl.names import StackNames
@@ -98,7 +99,7 @@ def bench_job(runtime, records: int = 1_000_000, preload: int = 0, timeout_s: fl
     settings = runtime.settings
     keep = settings.flink.savepoints_kept
     endpoints = runtime.endpoints()
-    placement = runtime.job_placement()
+    placement = placement_of(runtime)
     operations.stop(placement, keep)  # the records wait in the topic, as after an outage
     window_ms = settings.flink.window_seconds * 1000
     producer = Producer({**endpoints.kafka.librdkafka(), "acks": "all", "linger.ms": 50, "compression.type": "lz4",

@@ -23,7 +23,7 @@ from typing import Any, Callable
 from streamctl import verdicts
 from streamctl.config import Settings
 from streamctl.endpoints import Endpoints
-from streamctl.flink.placement import JobPlacement
+from streamctl.flink.placement import JobPlacement, placement_of
 from streamctl.live.figures import (
     elasticsearch_window_starts,
     gather_job,
@@ -176,7 +176,7 @@ class Observer:
         if self._placement is None:
             from streamctl.runtimes.select import stack_runtime
 
-            self._placement = stack_runtime(self.settings).job_placement()
+            self._placement = placement_of(stack_runtime(self.settings))
         return self._placement
 
     # -- the loop --------------------------------------------------------------------------------

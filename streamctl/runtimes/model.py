@@ -8,7 +8,6 @@ from typing import Callable, ContextManager, Iterator, Protocol
 
 from streamctl.config import Settings
 from streamctl.endpoints import Endpoints
-from streamctl.flink.placement import JobPlacement
 from streamctl.progress import NO_PROGRESS, NoProgress, Progress  # noqa: F401  (known here first)
 from streamctl.services import ServiceSpec
 
@@ -50,7 +49,8 @@ class StackStatus:
 
 
 class Runtime(Protocol):
-    """What a runtime does; `lifecycle` does the rest."""
+    """What a runtime does; `lifecycle` does the rest. It knows no service in particular: what the
+    job needs of a runtime is flink.placement.JobHost, what the topics need provision.TopicHost."""
 
     name: str
     settings: Settings
@@ -92,12 +92,6 @@ class Runtime(Protocol):
     def addresses(self) -> dict[str, str]:
         """What `up` prints: a name and an address per thing a user opens."""
         ...
-
-    def topic_replication(self) -> tuple[int, int]:
-        """(replication factor, min.insync.replicas) for the topics streamctl creates."""
-        ...
-
-    def job_placement(self) -> JobPlacement: ...
 
     def running(self, role: str) -> bool:
         """A service of this role (services.ServiceSpec.runs_as) is running for the stack: one this

@@ -17,7 +17,7 @@ from streamctl.endpoints import Endpoints
 from streamctl.errors import UsageError
 from streamctl.exit_codes import ExitCode
 from streamctl.flink import operations
-from streamctl.flink.placement import JobPlacement
+from streamctl.flink.placement import JobPlacement, placement_of
 from streamctl.flink.sinks import erase_windows, wait_until_indexed
 from streamctl.flink.status import job_report
 from streamctl.kafka_info import retained_from_ms
@@ -32,7 +32,7 @@ app.add_typer(job_app, name="job")
 
 def _placement(ctx: typer.Context) -> tuple[Settings, JobPlacement]:
     settings = ctx.obj.settings()
-    return settings, stack_runtime(settings).job_placement()
+    return settings, placement_of(stack_runtime(settings))
 
 
 def _endpoints(settings: Settings) -> Endpoints:
