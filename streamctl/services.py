@@ -28,6 +28,31 @@ class PortSpec:
     in_network: int = 0  # the port inside the containers' network; 0: containers do not publish it
 
 
+# How a service says it is ready (Readiness.kind)
+HTTP = "http"  # `path` on the service's port `port` answers 200 (a runtime may judge the answer further)
+TCP = "tcp"  # the port `port` accepts connections
+COMMAND = "command"  # `command`, run beside the service, exits 0
+CUSTOM = "custom"  # a check of the service's own (a runtime's class for it implements it)
+
+
+@dataclass(frozen=True)
+class Readiness:
+    """What "ready" means for a service, declared once for every runtime: the local runtime polls it
+    from this machine (runtimes/local/base.py) and the compose file's healthcheck tests the same
+    inside the containers' network (tests/unit/test_readiness.py holds stack/compose.yaml to it)."""
+
+    means: str = ""  # in words
+    kind: str = CUSTOM
+    port: str = ""  # HTTP, TCP: the name in settings.ports (and in the service's PortSpecs)
+    path: str = ""  # HTTP: the path and query asked
+    timeout_s: float = 2.0  # HTTP: one attempt from this machine
+    command: tuple[str, ...] = ()  # COMMAND: the argv
+
+
+def http(port: str, path: str, means: str, timeout_s: float = 2.0) -> Readiness:
+    return Readiness(means, HTTP, port, path, timeout_s)
+
+
 @dataclass(frozen=True)
 class ServiceSpec:
     name: str
@@ -37,7 +62,7 @@ class ServiceSpec:
     kind: str = SERVICE
     role: str = ""  # what runs it (the runtime's class for it); empty: the name
     instance: int = 0  # 1..N when the settings ask for several of this role, else 0
-    ready: str = ""  # what "ready" means, the same on every runtime (the docker healthcheck tests it too)
+    ready: Readiness = Readiness()  # what "ready" means, the same on every runtime
     runtimes: tuple[str, ...] = CLUSTER_RUNTIMES
 
     @property
@@ -50,32 +75,35 @@ DOCKER_ONLY = ("docker",)  # only as container images, which streamctl cannot ru
 
 STACK: tuple[ServiceSpec, ...] = (
     ServiceSpec("postgres", "PostgreSQL (sales_summary)", (), (PortSpec("postgres", 5432),),
-                ready="accepts connections"),
+                ready=Readiness("accepts connections")),
     ServiceSpec("kafka", "Kafka broker, KRaft", (), (PortSpec("kafka", 9092), PortSpec("kafka_controller")),
-                ready="answers API-versions requests"),
+                ready=Readiness("answers API-versions requests")),
     ServiceSpec("elasticsearch", "Elasticsearch (transactions-aggregated)", (),
-                (PortSpec("elasticsearch", 9200), PortSpec("elasticsearch_transport")), ready="cluster health yellow"),
+                (PortSpec("elasticsearch", 9200), PortSpec("elasticsearch_transport")),
+                ready=http("elasticsearch", "/_cluster/health?wait_for_status=yellow&timeout=1s", "cluster health yellow",
+                           timeout_s=3)),
     ServiceSpec("flink-jobmanager", "Flink JobManager (REST/UI)", (), (PortSpec("flink_rest", 8081), PortSpec("flink_rpc")),
-                ready="REST /overview answers"),
+                ready=http("flink_rest", "/overview", "REST /overview answers")),
     # Started beside the JobManager, not after it: it keeps retrying until it registers.
     ServiceSpec("flink-taskmanager", "Flink TaskManager", (),
-                ready="every TaskManager registered, slots >= flink.parallelism"),
+                ready=Readiness("every TaskManager registered, slots >= flink.parallelism")),
     ServiceSpec("topics", "Kafka topics", ("kafka",), kind=TASK, runtimes=EVERYWHERE),
     ServiceSpec("schema", "database and sales_summary table", ("postgres",), kind=TASK, runtimes=EVERYWHERE),
     ServiceSpec("index-template", "Elasticsearch index template", ("elasticsearch",), kind=TASK, runtimes=EVERYWHERE),
     ServiceSpec("producer", "producer REST API", ("topics",), (PortSpec("producer", 5000),),
-                ready="GET /health answers 200", runtimes=EVERYWHERE),
+                ready=http("producer", "/health", "GET /health answers 200"), runtimes=EVERYWHERE),
     ServiceSpec("indexer", "Elasticsearch indexer", ("topics", "index-template"),
-                ready="consuming, its status file fresh", runtimes=EVERYWHERE),
+                ready=Readiness("consuming, its status file fresh", COMMAND,
+                                command=("python", "-m", "streamctl.pipeline.indexer_status")), runtimes=EVERYWHERE),
     # Submitted once the JobManager answers; it then waits for the TaskManager's slots to run.
     ServiceSpec("flink-job", "aggregation job RUNNING", ("topics", "schema", "flink-jobmanager"), kind=TASK,
                 runtimes=EVERYWHERE),
     ServiceSpec("kibana", "Kibana (dashboards)", ("elasticsearch",), (PortSpec("kibana", 5601),),
-                ready="/api/status level available", runtimes=DOCKER_ONLY),
+                ready=http("kibana", "/api/status", "/api/status level available"), runtimes=DOCKER_ONLY),
     ServiceSpec("kibana-objects", "Kibana data view and dashboard", ("kibana", "index-template"), kind=TASK,
                 runtimes=DOCKER_ONLY),
     ServiceSpec("kafka-ui", "Kafka UI", ("kafka",), (PortSpec("kafka_ui", 8080),),
-                ready="/actuator/health UP", runtimes=DOCKER_ONLY),
+                ready=http("kafka_ui", "/actuator/health", "/actuator/health UP"), runtimes=DOCKER_ONLY),
 )
 
 

@@ -9,8 +9,9 @@ from typing import Mapping
 
 from streamctl.machine.context import LocalContext
 from streamctl.machine.supervisor import RunAs
-from streamctl.services import ServiceSpec, by_name
-from streamctl.waits import Check
+from streamctl.net import http_url
+from streamctl.services import HTTP, ServiceSpec, by_name
+from streamctl.waits import Check, http_json
 
 
 @dataclass(frozen=True)
@@ -48,7 +49,24 @@ class LocalService:
         raise NotImplementedError
 
     def ready(self) -> Check:
-        raise NotImplementedError
+        """Ready as the stack model declares it (services.Readiness): an HTTP service's path asked from
+        this machine; a service with a check of its own overrides this."""
+        readiness = self.spec.ready
+        if readiness.kind != HTTP:
+            raise NotImplementedError(f"{self.name}: a {readiness.kind} readiness needs a check of its own")
+        url = http_url(self.ctx.host, getattr(self.ctx.settings.ports, readiness.port))
+        try:
+            status, body = http_json(f"{url}{readiness.path}", readiness.timeout_s)
+        except (OSError, ValueError) as exc:
+            return self.unanswered(url, exc)
+        return self.answered(status, body)
+
+    def answered(self, status: int, body) -> Check:
+        """An HTTP readiness's answer, judged (and said) the service's way."""
+        return status == 200, f"{self.spec.ready.path} answered {status}"
+
+    def unanswered(self, url: str, exc: Exception) -> Check:
+        return False, f"{url}: {getattr(exc, 'reason', exc)}"
 
     def endpoint(self) -> str:
         """A URL or address for the status table."""

@@ -41,11 +41,13 @@ class FlinkJobManager(_FlinkProcess):
     name = "flink-jobmanager"
     script = "jobmanager.sh"
 
-    def ready(self) -> Check:
-        overview = self.cluster.overview()
-        if overview is None:
+    def answered(self, status: int, body) -> Check:
+        if status != 200:
             return False, f"{self.cluster.rest_url} not answering"
-        return True, f"Flink {overview.get('flink-version')} REST up"
+        return True, f"Flink {body.get('flink-version')} REST up"
+
+    def unanswered(self, url: str, exc: Exception) -> Check:
+        return False, f"{self.cluster.rest_url} not answering"
 
     def endpoint(self) -> str:
         return self.cluster.rest_url

@@ -8,7 +8,7 @@ from streamctl.names import StackNames
 from streamctl.net import http_url
 from streamctl.pipeline.indexer_status import healthy
 from streamctl.runtimes.local.base import Launch, LocalService
-from streamctl.waits import Check, http_json
+from streamctl.waits import Check
 
 
 class Producer(LocalService):
@@ -48,13 +48,6 @@ class Producer(LocalService):
         )
         return Launch(argv, env, self.dir)
 
-    def ready(self) -> Check:
-        try:
-            status, body = http_json(f"{self.url}/health", 2)
-        except (OSError, ValueError) as exc:
-            return False, f"{self.url}: {getattr(exc, 'reason', exc)}"
-        return status == 200, f"/health answered {status}"
-
     def endpoint(self) -> str:
         return self.url
 
@@ -86,4 +79,4 @@ class Indexer(LocalService):
         return Launch((sys.executable, "-m", "streamctl.pipeline.indexer"), env, self.dir)
 
     def ready(self) -> Check:
-        return healthy(self.status_file)
+        return healthy(self.status_file)  # what its readiness command (python -m ...indexer_status) runs
