@@ -3,15 +3,17 @@ Docker runtime publishes its ports on the same addresses)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Iterable, Mapping
 
 from streamctl.access import ElasticsearchAccess, PostgresAccess
 from streamctl.config import CLIENT_RUNTIMES, Settings, broker_ports
-from streamctl.external_access import external_elasticsearch, external_kafka, external_postgres, flink_rest_url
+from streamctl.external_access import external_elasticsearch, external_kafka, external_postgres, external_url
 from streamctl.kafka_access import PLAINTEXT, SASL_SSL, KafkaAccess
 from streamctl.net import host_port, http_url
 from streamctl.recorded import recorded_runtime
 from streamctl.secrets import KAFKA_USER, Secrets
+from streamctl.services import STACK, printed
 
 TLS_DIR = "tls"  # under the stack directory: the CA clients trust (runtimes/local/tls.py makes it)
 
@@ -32,16 +34,19 @@ def stack_kafka_access(settings: Settings, secrets: Secrets | None, host: str = 
                        str(settings.stack_dir / TLS_DIR / "ca.pem"))
 
 
+def stack_urls(settings: Settings, host: str) -> dict[str, str]:
+    """The URL of every service the model reaches by one (services.Access.port), as the stack runs it."""
+    return {s.name: http_url(host, getattr(settings.ports, s.access.port)) for s in STACK if s.access and s.access.port}
+
+
 @dataclass(frozen=True)
 class Endpoints:
     """Where the stack answers, as seen from this machine: one object every consumer receives."""
 
     kafka: KafkaAccess
-    producer_url: str
-    flink_url: str
     elasticsearch: ElasticsearchAccess
     postgres: PostgresAccess
-    kibana_url: str = ""  # where the runtime runs Kibana (docker)
+    urls: Mapping[str, str] = field(default_factory=dict)  # service -> URL, for each the model reaches by one
 
     @classmethod
     def of(cls, settings: Settings, secrets: Secrets | None = None) -> "Endpoints":
@@ -51,21 +56,41 @@ class Endpoints:
         secrets = secrets or Secrets.load(settings.stack_dir)
         return cls(
             kafka=stack_kafka_access(settings, secrets, host),
-            producer_url=http_url(host, settings.ports.producer),
-            flink_url=http_url(host, settings.ports.flink_rest),
             elasticsearch=ElasticsearchAccess(http_url(host, settings.ports.elasticsearch)),
             postgres=PostgresAccess(host, settings.ports.postgres, settings.postgres.user,
                                     secrets.postgres_password if secrets else "", settings.postgres.database),
-            kibana_url=http_url(host, settings.ports.kibana),
+            urls=stack_urls(settings, host),
         )
 
-    def addresses(self, postgres: str | None = None, kafka: str | None = None) -> dict[str, str]:
-        """What `up` prints, a name and an address per thing a user opens: the same on every runtime,
-        except how a runtime shows PostgreSQL (default host:port) and Kafka (default the bootstrap
-        servers and protocol)."""
-        return {"Flink UI": self.flink_url, "producer API": self.producer_url, "Elasticsearch": self.elasticsearch.url,
-                "PostgreSQL": postgres if postgres is not None else host_port(self.postgres.host, self.postgres.port),
-                "Kafka": kafka if kafka is not None else self.kafka.describe()}
+    def address(self, service: str) -> str:
+        """What `up` prints for a service: its URL, or its own access object's host:port form."""
+        if service == "kafka":
+            return self.kafka.describe()
+        if service == "postgres":
+            return host_port(self.postgres.host, self.postgres.port)
+        if service == "elasticsearch":
+            return self.elasticsearch.url
+        return self.urls[service]
+
+    def addresses(self, runs: Iterable[str], shown: Mapping[str, str] | None = None) -> dict[str, str]:
+        """What `up` prints, a name and an address per thing a user opens, derived from the model
+        (services.Access): the same on every runtime, except what a runtime shows its own way
+        (`shown`, by service: PostgreSQL's DSN, Kafka's bare bootstrap servers)."""
+        shown = shown or {}
+        return {s.access.label: shown[s.name] if s.name in shown else self.address(s.name)
+                for s in printed(set(runs)) if s.access}
+
+    @property
+    def producer_url(self) -> str:
+        return self.urls["producer"]
+
+    @property
+    def flink_url(self) -> str:
+        return self.urls["flink-jobmanager"]
+
+    @property
+    def kibana_url(self) -> str:
+        return self.urls.get("kibana", "")  # where the runtime runs Kibana (docker)
 
     @property
     def kafka_bootstrap(self) -> str:
@@ -97,14 +122,14 @@ def runtime_of(settings: Settings) -> str:
 
 
 def external_endpoints(settings: Settings) -> Endpoints:
-    """Everything streamctl reaches in the external clusters, plus its own producer API."""
-    return Endpoints(
-        kafka=external_kafka(settings),
-        producer_url=http_url(host_of(settings), settings.ports.producer),
-        flink_url=flink_rest_url(settings),
-        elasticsearch=external_elasticsearch(settings),
-        postgres=external_postgres(settings),
-    )
+    """Everything streamctl reaches in the external clusters, plus its own processes (the producer API)."""
+    kafka = external_kafka(settings)
+    here = set(CLIENT_RUNTIMES)
+    urls = {s.name: http_url(host_of(settings), getattr(settings.ports, s.access.port)) if here & set(s.runtimes)
+            else external_url(settings, s.access.external)
+            for s in STACK if s.access and s.access.port and (here & set(s.runtimes) or s.access.external)}
+    return Endpoints(kafka=kafka, elasticsearch=external_elasticsearch(settings), postgres=external_postgres(settings),
+                     urls=urls)
 
 
 __all__ = ["TLS_DIR", "ElasticsearchAccess", "Endpoints", "PostgresAccess", "external_endpoints", "host_of",

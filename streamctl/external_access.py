@@ -88,12 +88,18 @@ def external_elasticsearch(settings: Settings) -> ElasticsearchAccess:
                                _ca(e.ca_file, "external.elasticsearch.ca_file"))
 
 
-def flink_rest_url(settings: Settings) -> str:
-    url = _required(settings.external.flink.rest_url, "external.flink.rest_url").rstrip("/")
+def external_url(settings: Settings, key: str) -> str:
+    """A service's URL in someone else's cluster: the setting external.<key> ("section.key"), http://host:port."""
+    section, name = key.split(".")
+    url = _required(getattr(getattr(settings.external, section), name), f"external.{key}").rstrip("/")
     parts = urlsplit(url)
     if parts.scheme != "http" or not parts.hostname or parts.path:
-        raise ConfigError(f"external.flink.rest_url must be http://host:port, got {url!r}",
+        raise ConfigError(f"external.{key} must be http://host:port, got {url!r}",
                           hint="HTTPS to the REST API is not supported yet: reach it through a tunnel"
                                " (kubectl port-forward) or a plain-HTTP internal address")
     return url
+
+
+def flink_rest_url(settings: Settings) -> str:
+    return external_url(settings, "flink.rest_url")
 

@@ -54,6 +54,20 @@ def http(port: str, path: str, means: str, timeout_s: float = 2.0) -> Readiness:
 
 
 @dataclass(frozen=True)
+class Access:
+    """How this machine's clients reach a service, and its line in what `up` prints (Endpoints derives
+    both). A service with `port` is reached by a URL: http://<the stack's host>:<ports.port> on a
+    runtime that runs it, else the `external.<external>` setting (someone else's, on a client
+    runtime). Kafka, PostgreSQL and Elasticsearch have access objects of their own (kafka_access.py,
+    access.py)."""
+
+    label: str  # its line's name in up's addresses
+    rank: int  # where that line stands
+    port: str = ""  # the name in settings.ports of the port its URL is on
+    external: str = ""  # "section.key" under the external.* settings: its URL on a client runtime
+
+
+@dataclass(frozen=True)
 class ServiceSpec:
     name: str
     description: str
@@ -63,6 +77,7 @@ class ServiceSpec:
     role: str = ""  # what runs it (the runtime's class for it); empty: the name
     instance: int = 0  # 1..N when the settings ask for several of this role, else 0
     ready: Readiness = Readiness()  # what "ready" means, the same on every runtime
+    access: Access | None = None  # None: no client of this machine reaches it
     runtimes: tuple[str, ...] = CLUSTER_RUNTIMES
 
     @property
@@ -75,15 +90,16 @@ DOCKER_ONLY = ("docker",)  # only as container images, which streamctl cannot ru
 
 STACK: tuple[ServiceSpec, ...] = (
     ServiceSpec("postgres", "PostgreSQL (sales_summary)", (), (PortSpec("postgres", 5432),),
-                ready=Readiness("accepts connections")),
+                ready=Readiness("accepts connections"), access=Access("PostgreSQL", 4)),
     ServiceSpec("kafka", "Kafka broker, KRaft", (), (PortSpec("kafka", 9092), PortSpec("kafka_controller")),
-                ready=Readiness("answers API-versions requests")),
+                ready=Readiness("answers API-versions requests"), access=Access("Kafka", 5)),
     ServiceSpec("elasticsearch", "Elasticsearch (transactions-aggregated)", (),
                 (PortSpec("elasticsearch", 9200), PortSpec("elasticsearch_transport")),
                 ready=http("elasticsearch", "/_cluster/health?wait_for_status=yellow&timeout=1s", "cluster health yellow",
-                           timeout_s=3)),
+                           timeout_s=3), access=Access("Elasticsearch", 3)),
     ServiceSpec("flink-jobmanager", "Flink JobManager (REST/UI)", (), (PortSpec("flink_rest", 8081), PortSpec("flink_rpc")),
-                ready=http("flink_rest", "/overview", "REST /overview answers")),
+                ready=http("flink_rest", "/overview", "REST /overview answers"),
+                access=Access("Flink UI", 1, "flink_rest", external="flink.rest_url")),
     # Started beside the JobManager, not after it: it keeps retrying until it registers.
     ServiceSpec("flink-taskmanager", "Flink TaskManager", (),
                 ready=Readiness("every TaskManager registered, slots >= flink.parallelism")),
@@ -91,7 +107,8 @@ STACK: tuple[ServiceSpec, ...] = (
     ServiceSpec("schema", "database and sales_summary table", ("postgres",), kind=TASK, runtimes=EVERYWHERE),
     ServiceSpec("index-template", "Elasticsearch index template", ("elasticsearch",), kind=TASK, runtimes=EVERYWHERE),
     ServiceSpec("producer", "producer REST API", ("topics",), (PortSpec("producer", 5000),),
-                ready=http("producer", "/health", "GET /health answers 200"), runtimes=EVERYWHERE),
+                ready=http("producer", "/health", "GET /health answers 200"), access=Access("producer API", 2, "producer"),
+                runtimes=EVERYWHERE),
     ServiceSpec("indexer", "Elasticsearch indexer", ("topics", "index-template"),
                 ready=Readiness("consuming, its status file fresh", COMMAND,
                                 command=("python", "-m", "streamctl.pipeline.indexer_status")), runtimes=EVERYWHERE),
@@ -99,16 +116,26 @@ STACK: tuple[ServiceSpec, ...] = (
     ServiceSpec("flink-job", "aggregation job RUNNING", ("topics", "schema", "flink-jobmanager"), kind=TASK,
                 runtimes=EVERYWHERE),
     ServiceSpec("kibana", "Kibana (dashboards)", ("elasticsearch",), (PortSpec("kibana", 5601),),
-                ready=http("kibana", "/api/status", "/api/status level available"), runtimes=DOCKER_ONLY),
+                ready=http("kibana", "/api/status", "/api/status level available"), access=Access("Kibana", 6, "kibana"),
+                runtimes=DOCKER_ONLY),
     ServiceSpec("kibana-objects", "Kibana data view and dashboard", ("kibana", "index-template"), kind=TASK,
                 runtimes=DOCKER_ONLY),
     ServiceSpec("kafka-ui", "Kafka UI", ("kafka",), (PortSpec("kafka_ui", 8080),),
-                ready=http("kafka_ui", "/actuator/health", "/actuator/health UP"), runtimes=DOCKER_ONLY),
+                ready=http("kafka_ui", "/actuator/health", "/actuator/health UP"), access=Access("Kafka UI", 7, "kafka_ui"),
+                runtimes=DOCKER_ONLY),
 )
 
 
 # Roles that the settings may multiply (kafka.brokers, flink.taskmanagers).
 SCALED_ROLES = {"kafka": lambda s: s.kafka.brokers, "flink-taskmanager": lambda s: s.flink.taskmanagers}
+
+
+def printed(names: set[str], specs: tuple[ServiceSpec, ...] = STACK) -> list[ServiceSpec]:
+    """The services whose address `up` prints on a runtime that runs `names`, in the order printed:
+    what it runs, and every cluster (what each cluster runtime runs), run here or reached elsewhere."""
+    return sorted((s for s in specs if s.access is not None
+                   and (s.name in names or set(CLUSTER_RUNTIMES) <= set(s.runtimes))),
+                  key=lambda s: s.access.rank if s.access else 0)
 
 
 def for_runtime(runtime: str, disabled: tuple[str, ...] = (), specs: tuple[ServiceSpec, ...] = STACK

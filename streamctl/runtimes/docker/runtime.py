@@ -31,7 +31,7 @@ from streamctl.machine.context import LocalContext
 from streamctl.machine.java import find_java
 from streamctl.machine.preflight import port_free, port_holder
 from streamctl.names import StackNames
-from streamctl.net import host_port, http_url
+from streamctl.net import host_port
 from streamctl.paths import STACK_DIR
 from streamctl.runtimes.docker.compose import Project, load_project, with_stack_model
 from streamctl.runtimes.docker.contexts import stager
@@ -292,13 +292,7 @@ class DockerRuntime:
 
     def addresses(self) -> dict[str, str]:
         e = self.endpoints()
-        found = e.addresses(kafka=e.kafka_bootstrap)
-        names = {s.name for s in self.specs}
-        if "kibana" in names:
-            found["Kibana"] = e.kibana_url
-        if "kafka-ui" in names:
-            found["Kafka UI"] = http_url(e.postgres_host, self.settings.ports.kafka_ui)
-        return found
+        return e.addresses((s.name for s in self.specs), {"kafka": e.kafka_bootstrap})
 
     # -- logs -----------------------------------------------------------------------------------------
     def log_names(self) -> list[str]:

@@ -135,4 +135,4 @@ class ExternalRuntime(LocalRuntime):
 
     def addresses(self) -> dict[str, str]:
         e = self.endpoints()
-        return e.addresses(postgres=e.postgres.dsn(with_password=False))
+        return e.addresses((s.name for s in self.specs), {"postgres": e.postgres.dsn(with_password=False)})

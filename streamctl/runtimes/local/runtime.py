@@ -228,7 +228,7 @@ class LocalRuntime:
                              service.endpoint(), restarts)
 
     def addresses(self) -> dict[str, str]:
-        return self.endpoints().addresses()
+        return self.endpoints().addresses(s.name for s in self.specs)
 
     def log_path(self, name: str) -> Path:
         return self.supervisor.log_file(name)
