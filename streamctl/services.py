@@ -1,11 +1,15 @@
-"""The stack as data, once for every runtime: which services and provisioning steps exist, what each
-depends on, which ports it binds (on this machine, and inside the containers' network), and what
-"ready" means for it.
+"""The stack as data, once for every runtime: each service one object (ServiceSpec) with what it
+depends on, which ports it binds (on this machine, and inside the containers' network), what "ready"
+means for it (Readiness), how clients reach it and what `up` prints for it (Access), and which
+runtimes run it; each provisioning step one object beside the service it provisions (kind TASK, its
+function in lifecycle.STEPS).
 
-The local runtime launches these services as processes; the docker runtime derives its Compose
-project's `ports:` and `depends_on:` from them (stack/compose.yaml holds only what a container needs:
-image, command, environment, healthcheck); the external runtime runs only streamctl's own processes.
-`streamctl.lifecycle` runs the same sequence over this graph on each of them.
+The local runtime launches these services as processes and polls their declared readiness; the
+docker runtime derives its Compose project's `ports:` and `depends_on:` from them (stack/compose.yaml
+holds only what a container needs: image, command, environment, and a healthcheck that tests the
+declared readiness); the external runtime runs only streamctl's own processes. Endpoints derives the
+addresses from the Access declarations. `streamctl.lifecycle` runs the same sequence over this graph
+on each of them.
 """
 
 from __future__ import annotations
