@@ -30,6 +30,7 @@ RUNTIMES = CLUSTER_RUNTIMES + CLIENT_RUNTIMES  # config.py names them
 class PortSpec:
     setting: str  # the name in settings.ports: the port on this machine
     in_network: int = 0  # the port inside the containers' network; 0: containers do not publish it
+    peers: int = 0  # the port other containers reach it on, when not in_network (Kafka's INTERNAL listener)
 
 
 # How a service says it is ready (Readiness.kind)
@@ -95,7 +96,7 @@ DOCKER_ONLY = ("docker",)  # only as container images, which streamctl cannot ru
 STACK: tuple[ServiceSpec, ...] = (
     ServiceSpec("postgres", "PostgreSQL (sales_summary)", (), (PortSpec("postgres", 5432),),
                 ready=Readiness("accepts connections"), access=Access("PostgreSQL", 4)),
-    ServiceSpec("kafka", "Kafka broker, KRaft", (), (PortSpec("kafka", 9092), PortSpec("kafka_controller")),
+    ServiceSpec("kafka", "Kafka broker, KRaft", (), (PortSpec("kafka", 9092, peers=19092), PortSpec("kafka_controller")),
                 ready=Readiness("answers API-versions requests"), access=Access("Kafka", 5)),
     ServiceSpec("elasticsearch", "Elasticsearch (transactions-aggregated)", (),
                 (PortSpec("elasticsearch", 9200), PortSpec("elasticsearch_transport")),
@@ -194,6 +195,12 @@ def spec_ports(settings: Settings, spec: ServiceSpec) -> list[tuple[str, int]]:
         client, controller = broker_ports(settings, spec.instance)
         return [("kafka", client), ("kafka_controller", controller)]
     return [(port.setting, getattr(settings.ports, port.setting)) for port in spec.ports]
+
+
+def in_network(name: str) -> tuple[str, int]:
+    """(host, port) on which the other containers reach a service: its name, its first port."""
+    port = by_name()[name].ports[0]
+    return name, port.peers or port.in_network
 
 
 def services_within(specs: tuple[ServiceSpec, ...], names: set[str]) -> dict[str, tuple[str, ...]]:

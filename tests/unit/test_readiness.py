@@ -88,3 +88,16 @@ def test_the_local_poll_asks_the_declared_path_and_says_what_it_said_before(
     monkeypatch.setattr(base, "http_json", http_json)
     assert _local(cls, tmp_path, **ports).ready() == said
     assert asked == [(url, timeout_s)]
+
+
+def test_the_job_in_the_containers_network_reaches_kafka_and_postgresql_where_compose_yaml_says(tmp_path):
+    from streamctl.services import in_network
+
+    settings = load_settings(env={"STREAMCTL_STATE_DIR": str(tmp_path)}, cwd=tmp_path)
+    assert in_network("kafka") == ("kafka", 19092) and in_network("postgres") == ("postgres", 5432)
+    kafka_env = dict(DockerRuntime(settings).project(Secrets("pw")).services["kafka"].environment)
+    assert "INTERNAL://kafka:19092" in kafka_env["KAFKA_ADVERTISED_LISTENERS"]
+    runtime = DockerRuntime(settings)
+    ctx = SimpleNamespace(secrets=Secrets("pw"))
+    config = runtime.job_config(ctx)  # type: ignore[arg-type]
+    assert config.kafka_bootstrap == "kafka:19092" and "//postgres:5432/" in config.jdbc_url

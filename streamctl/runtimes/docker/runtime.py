@@ -38,7 +38,7 @@ from streamctl.runtimes.docker.contexts import stager
 from streamctl.runtimes.docker.engine import Engine, connect
 from streamctl.runtimes.model import NO_PROGRESS, Progress, ServiceStatus
 from streamctl.secrets import Secrets
-from streamctl.services import ServiceSpec, services_only, spec_ports, stack
+from streamctl.services import ServiceSpec, in_network, services_only, spec_ports, stack
 
 SAVEPOINTS_IN_CLUSTER = Path("/flink-state/savepoints")
 IMAGE_VARIABLES = {  # docker.images.<key> -> the compose file's variable
@@ -230,9 +230,9 @@ class DockerRuntime:
 
     def job_config(self, ctx: LocalContext) -> JobConfig:
         # The in-network view: the job runs in the containers' network.
-        in_network = PostgresAccess("postgres", 5432, self.settings.postgres.user, ctx.secrets.postgres_password,
-                                    self.settings.postgres.database)
-        return JobConfig.of(self.settings, KafkaAccess("kafka:19092"), in_network)
+        postgres = PostgresAccess(*in_network("postgres"), self.settings.postgres.user, ctx.secrets.postgres_password,
+                                  self.settings.postgres.database)
+        return JobConfig.of(self.settings, KafkaAccess(host_port(*in_network("kafka"))), postgres)
 
     def job_placement(self) -> JobPlacement:
         ctx = self._context()
