@@ -21,6 +21,10 @@ class ElasticsearchAccess:
     password: str = field(default="", repr=False)
     ca_file: str = ""
 
+    def address(self) -> str:
+        """What `up` prints for it."""
+        return self.url
+
     def client(self, request_timeout: int = 30):
         from elasticsearch import Elasticsearch
 
@@ -59,6 +63,10 @@ class PostgresAccess:
     password: str = field(repr=False)
     database: str
     options: str = ""  # libpq URI parameters, e.g. sslmode=verify-full&sslrootcert=/ca.pem
+
+    def address(self) -> str:
+        """What `up` prints for it: host:port (the external runtime prints the DSN instead)."""
+        return host_port(self.host, self.port)
 
     def dsn(self, with_password: bool = True, database: str = "") -> str:
         password = f":{quote(self.password, safe='')}" if with_password and self.password else ""

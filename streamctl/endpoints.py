@@ -63,14 +63,10 @@ class Endpoints:
         )
 
     def address(self, service: str) -> str:
-        """What `up` prints for a service: its URL, or its own access object's host:port form."""
-        if service == "kafka":
-            return self.kafka.describe()
-        if service == "postgres":
-            return host_port(self.postgres.host, self.postgres.port)
-        if service == "elasticsearch":
-            return self.elasticsearch.url
-        return self.urls[service]
+        """What `up` prints for a service: its URL, or what its own access object prints."""
+        own: dict[str, KafkaAccess | PostgresAccess | ElasticsearchAccess] = {
+            "kafka": self.kafka, "postgres": self.postgres, "elasticsearch": self.elasticsearch}
+        return own[service].address() if service in own else self.urls[service]
 
     def addresses(self, runs: Iterable[str], shown: Mapping[str, str] | None = None) -> dict[str, str]:
         """What `up` prints, a name and an address per thing a user opens, derived from the model
