@@ -101,3 +101,16 @@ def test_the_job_in_the_containers_network_reaches_kafka_and_postgresql_where_co
     ctx = SimpleNamespace(secrets=Secrets("pw"))
     config = runtime.job_config(ctx)  # type: ignore[arg-type]
     assert config.kafka_bootstrap == "kafka:19092" and "//postgres:5432/" in config.jdbc_url
+
+
+def test_a_tcp_readiness_is_a_port_that_accepts(tmp_path, monkeypatch):
+    import dataclasses
+
+    from streamctl.services import TCP, Readiness
+
+    service = _local(Producer, tmp_path, producer=5000)
+    service.spec = dataclasses.replace(service.spec, ready=Readiness("accepts", TCP, "producer"))
+    monkeypatch.setattr(base, "tcp_open", lambda host, port: port == 5000)
+    assert service.ready() == (True, "127.0.0.1:5000 accepts connections")
+    monkeypatch.setattr(base, "tcp_open", lambda host, port: False)
+    assert service.ready() == (False, "127.0.0.1:5000 not listening yet")

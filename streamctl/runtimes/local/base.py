@@ -9,9 +9,9 @@ from typing import Mapping
 
 from streamctl.machine.context import LocalContext
 from streamctl.machine.supervisor import RunAs
-from streamctl.net import http_url
-from streamctl.services import HTTP, ServiceSpec, by_name
-from streamctl.waits import Check, http_json
+from streamctl.net import host_port, http_url
+from streamctl.services import HTTP, TCP, ServiceSpec, by_name
+from streamctl.waits import Check, http_json, tcp_open
 
 
 @dataclass(frozen=True)
@@ -50,8 +50,13 @@ class LocalService:
 
     def ready(self) -> Check:
         """Ready as the stack model declares it (services.Readiness): an HTTP service's path asked from
-        this machine; a service with a check of its own overrides this."""
+        this machine, a TCP port that accepts; a service with a check of its own overrides this."""
         readiness = self.spec.ready
+        if readiness.kind == TCP:
+            port = getattr(self.ctx.settings.ports, readiness.port)
+            if tcp_open(self.ctx.host, port):
+                return True, f"{host_port(self.ctx.host, port)} accepts connections"
+            return False, f"{host_port(self.ctx.host, port)} not listening yet"
         if readiness.kind != HTTP:
             raise NotImplementedError(f"{self.name}: a {readiness.kind} readiness needs a check of its own")
         url = http_url(self.ctx.host, getattr(self.ctx.settings.ports, readiness.port))
