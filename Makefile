@@ -46,7 +46,8 @@ check: lint setup
 test-deps:
 	@bash .ci/system-deps.sh --test
 
-# Zero findings on streamctl/ (rules in pyproject.toml), the GitHub workflows (actionlint, which runs
+# Zero findings on streamctl/ (rules in pyproject.toml), its import contracts (layers, no cycles:
+# [tool.importlinter] in pyproject.toml), the GitHub workflows (actionlint, which runs
 # shellcheck on their scripts) and the CI scripts (shellcheck). actionlint is built once from its Go
 # module (about 50 s), shellcheck comes from Debian's packages.
 ACTIONLINT_VERSION := v1.7.7
@@ -54,6 +55,7 @@ lint: $(BIN)/streamctl $(BIN)/actionlint
 	@bash .ci/system-deps.sh --lint
 	$(BIN)/ruff check streamctl
 	$(BIN)/mypy streamctl
+	$(BIN)/lint-imports
 	$(BIN)/actionlint .github/workflows/*.yml
 	shellcheck .ci/*.sh .ci/run
 

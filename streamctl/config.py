@@ -392,7 +392,12 @@ def load_settings(
 
 
 KAFKA_SECURITY = ("plaintext", "sasl_ssl")
+# The runtimes, named once: `runtime:` and --runtime take one of these; runtimes/select.py builds each.
 RUNTIMES = ("auto", "local", "docker", "external")
+CLUSTER_RUNTIMES = ("local", "docker")  # where streamctl runs the clusters itself
+CLIENT_RUNTIMES = ("external",)  # where the clusters are someone else's, named by external.*
+RUNTIME_HELP = ("local, docker, external (clusters named by external.*) or auto (docker when an"
+                " engine answers, else local).")
 
 
 def broker_ports(settings: Settings, n: int) -> tuple[int, int]:
@@ -474,7 +479,7 @@ def _validate(settings: Settings) -> None:
     if flink.slots() * flink.taskmanagers < flink.parallelism:
         raise ConfigError(f"{flink.taskmanagers} TaskManager(s) x {flink.slots()} slots cannot run parallelism"
                           f" {flink.parallelism}", hint="raise flink.slots_per_taskmanager or flink.taskmanagers")
-    if kafka.min_isr() > kafka.replication() and settings.runtime != "external":
+    if kafka.min_isr() > kafka.replication() and settings.runtime not in CLIENT_RUNTIMES:
         raise ConfigError(f"kafka.min_insync_replicas {kafka.min_isr()} is above the replication factor"
                           f" {kafka.replication()}: no write could be acknowledged", hint="lower kafka.min_insync_replicas")
     for setting, name, rule, allowed in (

@@ -7,12 +7,13 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 
-from streamctl import provision
 from streamctl.config import Settings
 from streamctl.endpoints import Endpoints
 from streamctl.errors import ServiceUnavailable
+from streamctl.flink.rest import find_job
 from streamctl.kafka_info import GroupLag, lag_report
-from streamctl.waits import http_json
+from streamctl.names import StackNames
+from streamctl.pipeline.metrics import producer_counters
 
 
 @dataclass
@@ -40,11 +41,11 @@ class DashboardFeed:
         self._latest_window(data)
         self._throughput(data)
         try:
-            data.lags = lag_report(self.endpoints.kafka, provision.StackNames.of(self.settings).lag_groups(self.settings))
+            data.lags = lag_report(self.endpoints.kafka, StackNames.of(self.settings).lag_groups(self.settings))
         except Exception as exc:  # the dashboard keeps running while Kafka is away
             data.problems.append(f"Kafka: {type(exc).__name__}")
         try:
-            job = provision.find_job(self.endpoints.flink_url, provision.StackNames.of(self.settings).job_name)
+            job = find_job(self.endpoints.flink_url, StackNames.of(self.settings).job_name)
             data.job_state = job.state if job else "NOT SUBMITTED"
         except (OSError, ValueError):
             data.job_state = "UNREACHABLE"
@@ -72,26 +73,14 @@ class DashboardFeed:
 
     def _throughput(self, data: DashboardData) -> None:
         try:
-            import urllib.request
-
-            with urllib.request.urlopen(f"{self.endpoints.producer_url}/metrics", timeout=2) as response:
-                text = response.read().decode()
+            counters = producer_counters(self.endpoints.producer_url)
         except OSError:
             data.problems.append("producer unreachable")
             return
-        for line in text.splitlines():
-            if line.startswith("streamctl_producer_records_accepted_total "):
-                data.accepted_total = int(float(line.split()[1]))
+        data.accepted_total = counters.get("accepted")
         now = time.monotonic()
         if data.accepted_total is not None:
             if self._last_counter is not None and now > self._last_counter[0]:
                 then, count = self._last_counter
                 data.accepted_per_s = max(0.0, (data.accepted_total - count) / (now - then))
             self._last_counter = (now, data.accepted_total)
-
-
-def flink_ok(endpoints: Endpoints) -> bool:
-    try:
-        return http_json(f"{endpoints.flink_url}/overview", 2)[0] == 200
-    except OSError:
-        return False

@@ -3,17 +3,17 @@ Docker runtime publishes its ports on the same addresses)."""
 
 from __future__ import annotations
 
-import base64
-import ssl
 from dataclasses import dataclass, field
-from typing import Any, Mapping
-from urllib.parse import quote, unquote, urlsplit
+from typing import Iterable, Mapping
 
-from streamctl.config import Settings, broker_ports
-from streamctl.errors import ServiceUnavailable
+from streamctl.access import ElasticsearchAccess, PostgresAccess
+from streamctl.config import CLIENT_RUNTIMES, Settings, broker_ports
+from streamctl.external_access import external_elasticsearch, external_kafka, external_postgres, external_url
 from streamctl.kafka_access import PLAINTEXT, SASL_SSL, KafkaAccess
+from streamctl.net import host_port, http_url
+from streamctl.recorded import recorded_runtime
 from streamctl.secrets import KAFKA_USER, Secrets
-from streamctl.waits import http_json
+from streamctl.services import STACK, printed
 
 TLS_DIR = "tls"  # under the stack directory: the CA clients trust (runtimes/local/tls.py makes it)
 
@@ -27,90 +27,16 @@ def stack_kafka_access(settings: Settings, secrets: Secrets | None, host: str = 
     """The Kafka cluster streamctl runs itself: every broker's client port, and SCRAM over TLS with
     the stack's own CA when kafka.security is sasl_ssl."""
     host = host or host_of(settings)
-    bootstrap = ",".join(f"{host}:{broker_ports(settings, n)[0]}" for n in range(1, settings.kafka.brokers + 1))
+    bootstrap = ",".join(host_port(host, broker_ports(settings, n)[0]) for n in range(1, settings.kafka.brokers + 1))
     if settings.kafka.security != "sasl_ssl":
         return KafkaAccess(bootstrap, PLAINTEXT)
     return KafkaAccess(bootstrap, SASL_SSL, "SCRAM-SHA-512", KAFKA_USER, secrets.kafka_password if secrets else "",
                        str(settings.stack_dir / TLS_DIR / "ca.pem"))
 
 
-@dataclass(frozen=True)
-class ElasticsearchAccess:
-    url: str
-    username: str = ""
-    password: str = field(default="", repr=False)
-    ca_file: str = ""
-
-    def client(self, request_timeout: int = 30):
-        from elasticsearch import Elasticsearch
-
-        options: dict[str, Any] = {"request_timeout": request_timeout}
-        if self.username:
-            options["basic_auth"] = (self.username, self.password)
-        if self.ca_file:
-            options["ca_certs"] = self.ca_file
-        return Elasticsearch(self.url, **options)
-
-    def _headers(self) -> dict[str, str]:
-        if not self.username:
-            return {}
-        token = base64.b64encode(f"{self.username}:{self.password}".encode()).decode()
-        return {"Authorization": f"Basic {token}"}
-
-    def request(self, path: str, timeout_s: float = 10, method: str = "GET", body: Any = None) -> tuple[int, Any]:
-        context = ssl.create_default_context(cafile=self.ca_file) if self.ca_file else None
-        return http_json(f"{self.url}{path}", timeout_s, method, body, self._headers(), context)
-
-    def to_env(self, prefix: str) -> dict[str, str]:
-        return {f"{prefix}_ELASTICSEARCH_URL": self.url, f"{prefix}_ELASTICSEARCH_USERNAME": self.username,
-                f"{prefix}_ELASTICSEARCH_PASSWORD": self.password, f"{prefix}_ELASTICSEARCH_CA_FILE": self.ca_file}
-
-    @classmethod
-    def from_env(cls, env: Mapping[str, str], prefix: str) -> "ElasticsearchAccess":
-        return cls(env[f"{prefix}_ELASTICSEARCH_URL"], env.get(f"{prefix}_ELASTICSEARCH_USERNAME", ""),
-                   env.get(f"{prefix}_ELASTICSEARCH_PASSWORD", ""), env.get(f"{prefix}_ELASTICSEARCH_CA_FILE", ""))
-
-
-@dataclass(frozen=True)
-class PostgresAccess:
-    host: str
-    port: int
-    user: str
-    password: str = field(repr=False)
-    database: str
-    options: str = ""  # libpq URI parameters, e.g. sslmode=verify-full&sslrootcert=/ca.pem
-
-    def dsn(self, with_password: bool = True, database: str = "") -> str:
-        password = f":{quote(self.password, safe='')}" if with_password and self.password else ""
-        query = f"?{self.options}" if self.options else ""
-        return (f"postgresql://{quote(self.user, safe='')}{password}@{self.host}:{self.port}/"
-                f"{database or self.database}{query}")
-
-    def jdbc_url(self) -> str:
-        """The same database for the job's JDBC sink (the PostgreSQL driver reads the same ssl* names)."""
-        query = f"?{self.options}" if self.options else ""
-        return f"jdbc:postgresql://{self.host}:{self.port}/{self.database}{query}"
-
-    def connect(self, timeout_s: int = 5):
-        """A psycopg2 connection to the stack's database; ServiceUnavailable (exit 2) when it is down."""
-        import psycopg2
-
-        try:
-            return psycopg2.connect(self.dsn(with_password=False), password=self.password, connect_timeout=timeout_s)
-        except psycopg2.OperationalError as exc:
-            first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else "no answer"
-            raise ServiceUnavailable(f"PostgreSQL is unreachable at {self.host}:{self.port} ({first_line})",
-                                     hint="check `streamctl status`") from None
-
-    @classmethod
-    def from_dsn(cls, dsn: str, password: str) -> "PostgresAccess":
-        parts = urlsplit(dsn)
-        if parts.scheme not in ("postgresql", "postgres") or not parts.hostname or not parts.path.strip("/"):
-            raise ValueError("not a postgresql://user@host:port/database URI")
-        if parts.password or "password=" in parts.query.lower():
-            raise ValueError("it holds a password: give it by password_env or password_file instead")
-        return cls(parts.hostname, parts.port or 5432, unquote(parts.username or ""), password,
-                   parts.path.strip("/"), parts.query)
+def stack_urls(settings: Settings, host: str) -> dict[str, str]:
+    """The URL of every service the model reaches by one (services.Access.port), as the stack runs it."""
+    return {s.name: http_url(host, getattr(settings.ports, s.access.port)) for s in STACK if s.access and s.access.port}
 
 
 @dataclass(frozen=True)
@@ -118,29 +44,49 @@ class Endpoints:
     """Where the stack answers, as seen from this machine: one object every consumer receives."""
 
     kafka: KafkaAccess
-    producer_url: str
-    flink_url: str
     elasticsearch: ElasticsearchAccess
     postgres: PostgresAccess
-    kibana_url: str = ""  # where the runtime runs Kibana (docker)
+    urls: Mapping[str, str] = field(default_factory=dict)  # service -> URL, for each the model reaches by one
 
     @classmethod
     def of(cls, settings: Settings, secrets: Secrets | None = None) -> "Endpoints":
-        if runtime_of(settings) == "external":
-            from streamctl.runtimes.external.settings import external_endpoints
-
+        if runtime_of(settings) in CLIENT_RUNTIMES:
             return external_endpoints(settings)
         host = host_of(settings)
         secrets = secrets or Secrets.load(settings.stack_dir)
         return cls(
             kafka=stack_kafka_access(settings, secrets, host),
-            producer_url=f"http://{host}:{settings.ports.producer}",
-            flink_url=f"http://{host}:{settings.ports.flink_rest}",
-            elasticsearch=ElasticsearchAccess(f"http://{host}:{settings.ports.elasticsearch}"),
+            elasticsearch=ElasticsearchAccess(http_url(host, settings.ports.elasticsearch)),
             postgres=PostgresAccess(host, settings.ports.postgres, settings.postgres.user,
                                     secrets.postgres_password if secrets else "", settings.postgres.database),
-            kibana_url=f"http://{host}:{settings.ports.kibana}",
+            urls=stack_urls(settings, host),
         )
+
+    def address(self, service: str) -> str:
+        """What `up` prints for a service: its URL, or what its own access object prints."""
+        own: dict[str, KafkaAccess | PostgresAccess | ElasticsearchAccess] = {
+            "kafka": self.kafka, "postgres": self.postgres, "elasticsearch": self.elasticsearch}
+        return own[service].address() if service in own else self.urls[service]
+
+    def addresses(self, runs: Iterable[str], shown: Mapping[str, str] | None = None) -> dict[str, str]:
+        """What `up` prints, a name and an address per thing a user opens, derived from the model
+        (services.Access): the same on every runtime, except what a runtime shows its own way
+        (`shown`, by service: PostgreSQL's DSN, Kafka's bare bootstrap servers)."""
+        shown = shown or {}
+        return {s.access.label: shown[s.name] if s.name in shown else self.address(s.name)
+                for s in printed(set(runs)) if s.access}
+
+    @property
+    def producer_url(self) -> str:
+        return self.urls["producer"]
+
+    @property
+    def flink_url(self) -> str:
+        return self.urls["flink-jobmanager"]
+
+    @property
+    def kibana_url(self) -> str:
+        return self.urls.get("kibana", "")  # where the runtime runs Kibana (docker)
 
     @property
     def kafka_bootstrap(self) -> str:
@@ -167,5 +113,20 @@ class Endpoints:
 
 def runtime_of(settings: Settings) -> str:
     """The runtime the stack was brought up with (recorded by `up`), else the one asked for."""
-    recorded = settings.stack_dir / "runtime"
-    return recorded.read_text().strip() if recorded.is_file() else settings.runtime
+    recorded = recorded_runtime(settings.stack_dir)
+    return recorded if recorded is not None else settings.runtime
+
+
+def external_endpoints(settings: Settings) -> Endpoints:
+    """Everything streamctl reaches in the external clusters, plus its own processes (the producer API)."""
+    kafka = external_kafka(settings)
+    here = set(CLIENT_RUNTIMES)
+    urls = {s.name: http_url(host_of(settings), getattr(settings.ports, s.access.port)) if here & set(s.runtimes)
+            else external_url(settings, s.access.external)
+            for s in STACK if s.access and s.access.port and (here & set(s.runtimes) or s.access.external)}
+    return Endpoints(kafka=kafka, elasticsearch=external_elasticsearch(settings), postgres=external_postgres(settings),
+                     urls=urls)
+
+
+__all__ = ["TLS_DIR", "ElasticsearchAccess", "Endpoints", "PostgresAccess", "external_endpoints", "host_of",
+           "runtime_of", "stack_kafka_access"]

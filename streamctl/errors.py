@@ -36,25 +36,12 @@ class ArtifactError(StreamctlError):
     exit_code = ExitCode.ARTIFACT_ERROR
 
 
-class ChecksumMismatch(ArtifactError):
-    def __init__(self, name: str, expected: str, actual: str):
-        super().__init__(
-            f"checksum mismatch for {name}: expected sha256 {expected}, got {actual}; the file was deleted",
-            hint="run `streamctl fetch-connectors` again to re-download it",
-        )
-        self.name, self.expected, self.actual = name, expected, actual
-
-
 class StartupError(StreamctlError):
     exit_code = ExitCode.STARTUP_FAILED
 
 
 class ServiceUnavailable(StreamctlError):
     exit_code = ExitCode.UNAVAILABLE
-
-
-class CheckFailed(StreamctlError):
-    exit_code = ExitCode.CHECK_FAILED
 
 
 class JobStateError(StreamctlError):

@@ -45,6 +45,10 @@ class KafkaAccess:
         who = f" as {self.username} ({self.sasl_mechanism})" if self.uses_sasl else ""
         return f"{self.bootstrap} over {self.security_protocol}{who}"
 
+    def address(self) -> str:
+        """What `up` prints for it."""
+        return self.describe()
+
     def librdkafka(self) -> dict[str, str]:
         """confluent-kafka configuration (producer API, validate)."""
         conf = {"bootstrap.servers": self.bootstrap, "security.protocol": self.security_protocol}

@@ -40,16 +40,25 @@ def lag_report(kafka: KafkaAccess, groups: dict[str, str]) -> list[GroupLag]:
 
 
 @contextlib.contextmanager
-def _probe(kafka: KafkaAccess, topic: str, group: str) -> Iterator[tuple[Any, list[int]]]:
-    """A short-lived librdkafka consumer that commits nothing, and the topic's partitions."""
+def probe(kafka: KafkaAccess, topic: str, group: str, timeout_s: float = 10,
+          log_level: int = 0) -> Iterator[tuple[Any, list[int]]]:
+    """A short-lived librdkafka consumer that commits nothing, and the topic's partitions (none when
+    the topic does not exist). Listing a topic's partitions is done here and nowhere else."""
     from confluent_kafka import Consumer
 
-    consumer = Consumer({**kafka.librdkafka(), "group.id": group, "enable.auto.commit": False, "log_level": 0})
+    consumer = Consumer({**kafka.librdkafka(), "group.id": group, "enable.auto.commit": False, "log_level": log_level})
     try:
-        metadata = consumer.list_topics(topic, timeout=10).topics.get(topic)
+        metadata = consumer.list_topics(topic, timeout=timeout_s).topics.get(topic)
         yield consumer, sorted(metadata.partitions) if metadata and metadata.partitions else []
     finally:
         consumer.close()
+
+
+def end_offset(consumer: Any, topic: str, partition: int, timeout_s: float = 10) -> int:
+    """One partition's end offset (the high watermark), through a probe's consumer."""
+    from confluent_kafka import TopicPartition
+
+    return consumer.get_watermark_offsets(TopicPartition(topic, partition), timeout=timeout_s)[1]
 
 
 def retained_from_ms(kafka: KafkaAccess, topic: str) -> int | None:
@@ -57,7 +66,7 @@ def retained_from_ms(kafka: KafkaAccess, topic: str) -> int | None:
     retained timestamps (before it, some partition's records are gone). None when nothing was deleted."""
     from confluent_kafka import TopicPartition
 
-    with _probe(kafka, topic, "streamctl-retention-probe") as (consumer, partitions):
+    with probe(kafka, topic, "streamctl-retention-probe") as (consumer, partitions):
         firsts = []
         for partition in partitions:
             low, high = consumer.get_watermark_offsets(TopicPartition(topic, partition), timeout=10)
@@ -74,21 +83,20 @@ def records_since(kafka: KafkaAccess, topic: str, since_ms: int) -> int:
     started at that time reads."""
     from confluent_kafka import TopicPartition
 
-    with _probe(kafka, topic, "streamctl-offsets-probe") as (consumer, partitions):
+    with probe(kafka, topic, "streamctl-offsets-probe") as (consumer, partitions):
         starts = consumer.offsets_for_times([TopicPartition(topic, p, since_ms) for p in partitions], timeout=10)
         total = 0
         for start in starts:
-            high = consumer.get_watermark_offsets(TopicPartition(topic, start.partition), timeout=10)[1]
+            high = end_offset(consumer, topic, start.partition)
             total += max(0, high - start.offset) if start.offset >= 0 else 0
         return total
 
 
 def end_offsets(kafka: KafkaAccess, topic: str) -> dict[int, int]:
     """Each partition's end offset now."""
-    from confluent_kafka import TopicPartition
 
-    with _probe(kafka, topic, "streamctl-offsets-probe") as (consumer, partitions):
-        return {p: consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1] for p in partitions}
+    with probe(kafka, topic, "streamctl-offsets-probe") as (consumer, partitions):
+        return {p: end_offset(consumer, topic, p) for p in partitions}
 
 
 HEARTBEAT_PREFIX = b'{"heartbeat":'  # how the producer's heartbeat records begin (orjson, no spaces)
@@ -100,10 +108,10 @@ def transactions_since(kafka: KafkaAccess, topic: str, starts: dict[int, int]) -
     from confluent_kafka import TopicPartition
 
     total = 0
-    with _probe(kafka, topic, "streamctl-offsets-probe") as (consumer, partitions):
+    with probe(kafka, topic, "streamctl-offsets-probe") as (consumer, partitions):
         for partition in partitions:
             start = starts.get(partition, 0)
-            high = consumer.get_watermark_offsets(TopicPartition(topic, partition), timeout=10)[1]
+            high = end_offset(consumer, topic, partition)
             if high <= start:
                 continue
             consumer.assign([TopicPartition(topic, partition, start)])

@@ -12,98 +12,63 @@ import concurrent.futures
 import dataclasses
 import itertools
 import time
-from typing import Callable, ContextManager, Iterator, Protocol
+from typing import Callable
 
 from streamctl import kibana, provision
 from streamctl.config import Settings
 from streamctl.endpoints import Endpoints
 from streamctl.errors import StartupError, StreamctlError
-from streamctl.job import operations
-from streamctl.job.placement import JobPlacement
+from streamctl.flink import operations
+from streamctl.flink.placement import placement_of
+from streamctl.flink.rest import find_job
 from streamctl.kafka_info import lag_report
-from streamctl.live import service as live_view
+from streamctl.names import StackNames
 from streamctl.parallel import run_graph
 from streamctl.pipeline.job_lag import JobLag, job_lag
-from streamctl.runtimes.model import NO_PROGRESS, Progress, ServiceStatus, StackStatus, UpResult
+from streamctl.runtimes.model import NO_PROGRESS, Progress, Runtime, StackStatus, UpResult
 from streamctl.services import TASK, ServiceSpec, services_only, stop_order
 
+# -- companions -------------------------------------------------------------------------------------
 
-class Runtime(Protocol):
-    """What a runtime does; `lifecycle` does the rest."""
+@dataclasses.dataclass(frozen=True)
+class Companion:
+    """A process that lives beside a stack on any runtime and is no part of it (the live view): `up`
+    starts it last, `down` stops it first. The layer above registers it with `attach`: the core knows
+    no viewer."""
 
-    name: str
-    settings: Settings
-    specs: tuple[ServiceSpec, ...]  # the stack as this runtime runs it (services.stack)
-    owns_clusters: bool  # it created Kafka, PostgreSQL...: it may create the database, and purge
+    label: str  # its line in up's addresses
+    name: str  # its line in down's results
+    ensure_running: Callable[[Settings], str]  # -> its address
+    running: Callable[[Settings], bool]
+    stop: Callable[[Settings], str]
+    fallback: str  # what serves instead when it cannot start
 
-    def exclusive(self) -> ContextManager[None]:
-        """Held for the whole of `up`: one `up` per stack at a time."""
-        ...
 
-    def preflight(self, fetch: Callable[[], None] | None, progress: Progress) -> list[str]:
-        """Refuse, before anything starts, what cannot work; then fetch; then prepare what every
-        service needs (directories, secrets, images). Returns notes for the user."""
-        ...
+COMPANIONS: list[Companion] = []
 
-    def start(self, spec: ServiceSpec, progress: Progress) -> bool:
-        """Start one service unless it runs, and wait until it is ready. True: it was already running."""
-        ...
 
-    def after_up(self) -> None: ...
-
-    def before_down(self, purge: bool) -> None:
-        """Refuse a `down` that cannot be (`--purge` of clusters streamctl did not create); stop
-        whatever would restart the services meanwhile."""
-        ...
-
-    def stop(self, spec: ServiceSpec, progress: Progress) -> str: ...
-
-    def release(self, purge: bool, progress: Progress) -> list[tuple[str, str]]:
-        """After every service stopped: what is left (a network), and the data with `purge`."""
-        ...
-
-    def inspect(self, spec: ServiceSpec) -> ServiceStatus: ...
-
-    def endpoints(self) -> Endpoints:
-        """The services as this machine's clients reach them."""
-        ...
-
-    def addresses(self) -> dict[str, str]:
-        """What `up` prints: a name and an address per thing a user opens."""
-        ...
-
-    def topic_replication(self) -> tuple[int, int]:
-        """(replication factor, min.insync.replicas) for the topics streamctl creates."""
-        ...
-
-    def job_placement(self) -> JobPlacement: ...
-
-    def job_cluster_runs(self) -> bool: ...
-
-    def kafka_runs(self) -> bool: ...
-
-    def log_names(self) -> list[str]: ...
-
-    def log_lines(self, name: str, tail: int, follow: bool) -> Iterator[str]: ...
+def attach(companion: Companion) -> None:
+    if companion not in COMPANIONS:
+        COMPANIONS.append(companion)
 
 
 # -- up ---------------------------------------------------------------------------------------------
 
 def up(runtime: Runtime, progress: Progress = NO_PROGRESS, fetch: Callable[[], None] | None = None,
        with_live_view: bool = True) -> UpResult:
-    """Start what is not running, provision, make sure the job runs, start the live view, report the addresses."""
+    """Start what is not running, provision, make sure the job runs, start the companions (the live
+    view; with_live_view=False leaves them out), report the addresses."""
     with runtime.exclusive():
         result = start(runtime, progress, fetch)
         runtime.after_up()
-        try:
-            if not with_live_view:
-                return result
-            result.endpoints["live view"] = live_view.ensure_running(runtime.settings)
-        except StreamctlError as error:  # the stack is up; only its page is not
-            hint = f" ({error.hint})" if error.hint else ""
-            result.notes.append(f"live view not started: {error}{hint}; `streamctl ui` serves it")
-        except OSError as error:
-            result.notes.append(f"live view not started: {error}; `streamctl ui` serves it")
+        for companion in COMPANIONS if with_live_view else ():
+            try:
+                result.endpoints[companion.label] = companion.ensure_running(runtime.settings)
+            except StreamctlError as error:  # the stack is up; only its page is not
+                hint = f" ({error.hint})" if error.hint else ""
+                result.notes.append(f"{companion.label} not started: {error}{hint}; {companion.fallback}")
+            except OSError as error:
+                result.notes.append(f"{companion.label} not started: {error}; {companion.fallback}")
     return result
 
 
@@ -135,31 +100,56 @@ def start(runtime: Runtime, progress: Progress = NO_PROGRESS, fetch: Callable[[]
     return result
 
 
+# -- provisioning steps ----------------------------------------------------------------------------
+# One function per provisioning step of the model (services.py, kind TASK), idempotent, run from this
+# machine the same way on every runtime. A new step is a function and its line in STEPS.
+
+def _topics(runtime: Runtime, endpoints: Endpoints, progress: Progress) -> str:
+    s = runtime.settings
+    replication, min_isr = provision.topic_replication(runtime)
+    created = provision.create_topics(
+        endpoints.kafka, provision.topic_layout(s.kafka.topic, s.kafka.aggregates_topic, min_isr),
+        s.kafka.partitions, replication)
+    return (f"created {', '.join(created)}" + (f" (x{replication})" if replication > 1 else "")) if created \
+        else "present"
+
+
+def _schema(runtime: Runtime, endpoints: Endpoints, progress: Progress) -> str:
+    if runtime.owns_clusters:  # streamctl's own server: the database too
+        provision.apply_schema(dataclasses.replace(endpoints.postgres, database="postgres").dsn(),
+                               endpoints.postgres.database)
+    else:
+        provision.apply_schema_in(endpoints.postgres)
+    return f"{endpoints.postgres.database}.sales_summary ready"
+
+
+def _index_template(runtime: Runtime, endpoints: Endpoints, progress: Progress) -> str:
+    index = runtime.settings.elasticsearch.index
+    provision.install_index_template(endpoints.elasticsearch, index)
+    return f"{index} ready"
+
+
+def _kibana_objects(runtime: Runtime, endpoints: Endpoints, progress: Progress) -> str:
+    return kibana.import_saved_objects(endpoints.kibana_url)
+
+
+def _flink_job(runtime: Runtime, endpoints: Endpoints, progress: Progress) -> str:
+    return operations.ensure_running(placement_of(runtime), progress)[1]
+
+
+STEPS: dict[str, Callable[[Runtime, Endpoints, Progress], str]] = {
+    "topics": _topics, "schema": _schema, "index-template": _index_template, "kibana-objects": _kibana_objects,
+    "flink-job": _flink_job,
+}
+
+
 def run_task(runtime: Runtime, name: str, progress: Progress = NO_PROGRESS) -> str:
     """One provisioning step (idempotent), from this machine, the same on every runtime."""
-    s, endpoints = runtime.settings, runtime.endpoints()
-    if name == "topics":
-        replication, min_isr = runtime.topic_replication()
-        created = provision.create_topics(
-            endpoints.kafka, provision.topic_layout(s.kafka.topic, s.kafka.aggregates_topic, min_isr),
-            s.kafka.partitions, replication)
-        return (f"created {', '.join(created)}" + (f" (x{replication})" if replication > 1 else "")) if created \
-            else "present"
-    if name == "schema":
-        if runtime.owns_clusters:  # streamctl's own server: the database too
-            provision.apply_schema(dataclasses.replace(endpoints.postgres, database="postgres").dsn(),
-                                   endpoints.postgres.database)
-        else:
-            provision.apply_schema_in(endpoints.postgres)
-        return f"{endpoints.postgres.database}.sales_summary ready"
-    if name == "index-template":
-        provision.install_index_template(endpoints.elasticsearch, s.elasticsearch.index)
-        return f"{s.elasticsearch.index} ready"
-    if name == "kibana-objects":
-        return kibana.import_saved_objects(endpoints.kibana_url)
-    if name == "flink-job":
-        return operations.ensure_running(runtime.job_placement(), progress)[1]
-    raise StreamctlError(f"unknown provisioning step {name}")
+    endpoints = runtime.endpoints()
+    step = STEPS.get(name)
+    if step is None:
+        raise StreamctlError(f"unknown provisioning step {name}")
+    return step(runtime, endpoints, progress)
 
 
 # -- down -------------------------------------------------------------------------------------------
@@ -170,12 +160,13 @@ def down(runtime: Runtime, purge: bool = False, progress: Progress = NO_PROGRESS
     Goes on whatever the savepoint's outcome."""
     runtime.before_down(purge)
     results: list[tuple[str, str]] = []
-    if live_view.running(runtime.settings):
-        results.append((live_view.NAME, live_view.stop(runtime.settings)))
+    for companion in COMPANIONS:
+        if companion.running(runtime.settings):
+            results.append((companion.name, companion.stop(runtime.settings)))
     if purge:
         results.append(("flink-job", "no savepoint: --purge deletes the job's state with the rest"))
-    elif runtime.job_cluster_runs():
-        results.append(("flink-job", operations.stop_for_down(runtime.job_placement,
+    elif runtime.running("flink-jobmanager"):
+        results.append(("flink-job", operations.stop_for_down(lambda: placement_of(runtime),
                                                               runtime.settings.flink.savepoints_kept, progress)))
 
     def stop(spec: ServiceSpec) -> tuple[str, str]:
@@ -200,19 +191,19 @@ def down(runtime: Runtime, purge: bool = False, progress: Progress = NO_PROGRESS
 
 def status(runtime: Runtime) -> StackStatus:
     services = [runtime.inspect(spec) for spec in services_only(runtime.specs)]
-    names = provision.StackNames.of(runtime.settings)
+    names = StackNames.of(runtime.settings)
     job_state, lag = "STOPPED", JobLag(None, "no running job")
-    if runtime.job_cluster_runs():
+    if runtime.running("flink-jobmanager"):
         flink_url = runtime.endpoints().flink_url
         try:
-            job = provision.find_job(flink_url, names.job_name)
+            job = find_job(flink_url, names.job_name)
             job_state = job.state if job else "NOT SUBMITTED"
         except (OSError, ValueError):
             job_state = "UNREACHABLE"
         if job_state == "RUNNING":
             lag = job_lag(flink_url, names.job_name, runtime.settings.flink.watermark_delay_seconds * 1000)
     lags: list[dict] = []
-    if runtime.kafka_runs():
+    if runtime.running("kafka"):
         try:
             lags = [dataclasses.asdict(lag) for lag in lag_report(runtime.endpoints().kafka,
                                                                   names.lag_groups(runtime.settings))]

@@ -1,32 +1,75 @@
-"""The stack as data, once for every runtime: which services and provisioning steps exist, what each
-depends on, which ports it binds (on this machine, and inside the containers' network), and what
-"ready" means for it.
+"""The stack as data, once for every runtime: each service one object (ServiceSpec) with what it
+depends on, which ports it binds (on this machine, and inside the containers' network), what "ready"
+means for it (Readiness), how clients reach it and what `up` prints for it (Access), and which
+runtimes run it; each provisioning step one object beside the service it provisions (kind TASK, its
+function in lifecycle.STEPS).
 
-The local runtime launches these services as processes; the docker runtime derives its Compose
-project's `ports:` and `depends_on:` from them (stack/compose.yaml holds only what a container needs:
-image, command, environment, healthcheck); the external runtime runs only streamctl's own processes.
-`streamctl.lifecycle` runs the same sequence over this graph on each of them.
+The local runtime launches these services as processes and polls their declared readiness; the
+docker runtime derives its Compose project's `ports:` and `depends_on:` from them (stack/compose.yaml
+holds only what a container needs: image, command, environment, and a healthcheck that tests the
+declared readiness); the external runtime runs only streamctl's own processes. Endpoints derives the
+addresses from the Access declarations. `streamctl.lifecycle` runs the same sequence over this graph
+on each of them.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
-from streamctl.config import Settings, broker_ports
+from streamctl.config import CLIENT_RUNTIMES, CLUSTER_RUNTIMES, Settings, broker_ports
 from streamctl.errors import ConfigError, StreamctlError
 
 SERVICE = "service"  # a long-running process or container
 TASK = "task"  # a provisioning step that runs once per `up` (idempotent)
 
 
-RUNTIMES = ("local", "docker", "external")
-CLUSTER_RUNTIMES = ("local", "docker")  # where streamctl runs the clusters itself
+RUNTIMES = CLUSTER_RUNTIMES + CLIENT_RUNTIMES  # config.py names them
 
 
 @dataclass(frozen=True)
 class PortSpec:
     setting: str  # the name in settings.ports: the port on this machine
     in_network: int = 0  # the port inside the containers' network; 0: containers do not publish it
+    peers: int = 0  # the port other containers reach it on, when not in_network (Kafka's INTERNAL listener)
+
+
+# How a service says it is ready (Readiness.kind)
+HTTP = "http"  # `path` on the service's port `port` answers 200 (a runtime may judge the answer further)
+TCP = "tcp"  # the port `port` accepts connections
+COMMAND = "command"  # `command`, run beside the service, exits 0
+CUSTOM = "custom"  # a check of the service's own (a runtime's class for it implements it)
+
+
+@dataclass(frozen=True)
+class Readiness:
+    """What "ready" means for a service, declared once for every runtime: the local runtime polls it
+    from this machine (runtimes/local/base.py) and the compose file's healthcheck tests the same
+    inside the containers' network (tests/unit/test_readiness.py holds stack/compose.yaml to it)."""
+
+    means: str = ""  # in words
+    kind: str = CUSTOM
+    port: str = ""  # HTTP, TCP: the name in settings.ports (and in the service's PortSpecs)
+    path: str = ""  # HTTP: the path and query asked
+    timeout_s: float = 2.0  # HTTP: one attempt from this machine
+    command: tuple[str, ...] = ()  # COMMAND: the argv
+
+
+def http(port: str, path: str, means: str, timeout_s: float = 2.0) -> Readiness:
+    return Readiness(means, HTTP, port, path, timeout_s)
+
+
+@dataclass(frozen=True)
+class Access:
+    """How this machine's clients reach a service, and its line in what `up` prints (Endpoints derives
+    both). A service with `port` is reached by a URL: http://<the stack's host>:<ports.port> on a
+    runtime that runs it, else the `external.<external>` setting (someone else's, on a client
+    runtime). Kafka, PostgreSQL and Elasticsearch have access objects of their own (kafka_access.py,
+    access.py)."""
+
+    label: str  # its line's name in up's addresses
+    rank: int  # where that line stands
+    port: str = ""  # the name in settings.ports of the port its URL is on
+    external: str = ""  # "section.key" under the external.* settings: its URL on a client runtime
 
 
 @dataclass(frozen=True)
@@ -38,7 +81,8 @@ class ServiceSpec:
     kind: str = SERVICE
     role: str = ""  # what runs it (the runtime's class for it); empty: the name
     instance: int = 0  # 1..N when the settings ask for several of this role, else 0
-    ready: str = ""  # what "ready" means, the same on every runtime (the docker healthcheck tests it too)
+    ready: Readiness = Readiness()  # what "ready" means, the same on every runtime
+    access: Access | None = None  # None: no client of this machine reaches it
     runtimes: tuple[str, ...] = CLUSTER_RUNTIMES
 
     @property
@@ -51,37 +95,52 @@ DOCKER_ONLY = ("docker",)  # only as container images, which streamctl cannot ru
 
 STACK: tuple[ServiceSpec, ...] = (
     ServiceSpec("postgres", "PostgreSQL (sales_summary)", (), (PortSpec("postgres", 5432),),
-                ready="accepts connections"),
-    ServiceSpec("kafka", "Kafka broker, KRaft", (), (PortSpec("kafka", 9092), PortSpec("kafka_controller")),
-                ready="answers API-versions requests"),
+                ready=Readiness("accepts connections"), access=Access("PostgreSQL", 4)),
+    ServiceSpec("kafka", "Kafka broker, KRaft", (), (PortSpec("kafka", 9092, peers=19092), PortSpec("kafka_controller")),
+                ready=Readiness("answers API-versions requests"), access=Access("Kafka", 5)),
     ServiceSpec("elasticsearch", "Elasticsearch (transactions-aggregated)", (),
-                (PortSpec("elasticsearch", 9200), PortSpec("elasticsearch_transport")), ready="cluster health yellow"),
+                (PortSpec("elasticsearch", 9200), PortSpec("elasticsearch_transport")),
+                ready=http("elasticsearch", "/_cluster/health?wait_for_status=yellow&timeout=1s", "cluster health yellow",
+                           timeout_s=3), access=Access("Elasticsearch", 3)),
     ServiceSpec("flink-jobmanager", "Flink JobManager (REST/UI)", (), (PortSpec("flink_rest", 8081), PortSpec("flink_rpc")),
-                ready="REST /overview answers"),
+                ready=http("flink_rest", "/overview", "REST /overview answers"),
+                access=Access("Flink UI", 1, "flink_rest", external="flink.rest_url")),
     # Started beside the JobManager, not after it: it keeps retrying until it registers.
     ServiceSpec("flink-taskmanager", "Flink TaskManager", (),
-                ready="every TaskManager registered, slots >= flink.parallelism"),
+                ready=Readiness("every TaskManager registered, slots >= flink.parallelism")),
     ServiceSpec("topics", "Kafka topics", ("kafka",), kind=TASK, runtimes=EVERYWHERE),
     ServiceSpec("schema", "database and sales_summary table", ("postgres",), kind=TASK, runtimes=EVERYWHERE),
     ServiceSpec("index-template", "Elasticsearch index template", ("elasticsearch",), kind=TASK, runtimes=EVERYWHERE),
     ServiceSpec("producer", "producer REST API", ("topics",), (PortSpec("producer", 5000),),
-                ready="GET /health answers 200", runtimes=EVERYWHERE),
+                ready=http("producer", "/health", "GET /health answers 200"), access=Access("producer API", 2, "producer"),
+                runtimes=EVERYWHERE),
     ServiceSpec("indexer", "Elasticsearch indexer", ("topics", "index-template"),
-                ready="consuming, its status file fresh", runtimes=EVERYWHERE),
+                ready=Readiness("consuming, its status file fresh", COMMAND,
+                                command=("python", "-m", "streamctl.pipeline.indexer_status")), runtimes=EVERYWHERE),
     # Submitted once the JobManager answers; it then waits for the TaskManager's slots to run.
     ServiceSpec("flink-job", "aggregation job RUNNING", ("topics", "schema", "flink-jobmanager"), kind=TASK,
                 runtimes=EVERYWHERE),
     ServiceSpec("kibana", "Kibana (dashboards)", ("elasticsearch",), (PortSpec("kibana", 5601),),
-                ready="/api/status level available", runtimes=DOCKER_ONLY),
+                ready=http("kibana", "/api/status", "/api/status level available"), access=Access("Kibana", 6, "kibana"),
+                runtimes=DOCKER_ONLY),
     ServiceSpec("kibana-objects", "Kibana data view and dashboard", ("kibana", "index-template"), kind=TASK,
                 runtimes=DOCKER_ONLY),
     ServiceSpec("kafka-ui", "Kafka UI", ("kafka",), (PortSpec("kafka_ui", 8080),),
-                ready="/actuator/health UP", runtimes=DOCKER_ONLY),
+                ready=http("kafka_ui", "/actuator/health", "/actuator/health UP"), access=Access("Kafka UI", 7, "kafka_ui"),
+                runtimes=DOCKER_ONLY),
 )
 
 
 # Roles that the settings may multiply (kafka.brokers, flink.taskmanagers).
 SCALED_ROLES = {"kafka": lambda s: s.kafka.brokers, "flink-taskmanager": lambda s: s.flink.taskmanagers}
+
+
+def printed(names: set[str], specs: tuple[ServiceSpec, ...] = STACK) -> list[ServiceSpec]:
+    """The services whose address `up` prints on a runtime that runs `names`, in the order printed:
+    what it runs, and every cluster (what each cluster runtime runs), run here or reached elsewhere."""
+    return sorted((s for s in specs if s.access is not None
+                   and (s.name in names or set(CLUSTER_RUNTIMES) <= set(s.runtimes))),
+                  key=lambda s: s.access.rank if s.access else 0)
 
 
 def for_runtime(runtime: str, disabled: tuple[str, ...] = (), specs: tuple[ServiceSpec, ...] = STACK
@@ -136,6 +195,12 @@ def spec_ports(settings: Settings, spec: ServiceSpec) -> list[tuple[str, int]]:
         client, controller = broker_ports(settings, spec.instance)
         return [("kafka", client), ("kafka_controller", controller)]
     return [(port.setting, getattr(settings.ports, port.setting)) for port in spec.ports]
+
+
+def in_network(name: str) -> tuple[str, int]:
+    """(host, port) on which the other containers reach a service: its name, its first port."""
+    port = by_name()[name].ports[0]
+    return name, port.peers or port.in_network
 
 
 def services_within(specs: tuple[ServiceSpec, ...], names: set[str]) -> dict[str, tuple[str, ...]]:

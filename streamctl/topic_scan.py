@@ -33,6 +33,7 @@ import orjson
 
 from streamctl.errors import ServiceUnavailable
 from streamctl.kafka_access import KafkaAccess
+from streamctl.kafka_info import probe
 from streamctl.pipeline.windows import (
     Copy,
     ExpectedWindows,
@@ -472,17 +473,14 @@ def _sum_counts(counts) -> dict[int, int]:
 
 
 def _partitions(kafka: KafkaAccess, topic: str) -> list[int]:
-    from confluent_kafka import Consumer, KafkaException
+    from confluent_kafka import KafkaException
 
-    consumer = Consumer({**kafka.librdkafka(), "group.id": f"streamctl-validate-{uuid.uuid4().hex}",
-                         "log_level": 3})
     try:
-        metadata = consumer.list_topics(topic, timeout=5).topics.get(topic)
+        with probe(kafka, topic, f"streamctl-validate-{uuid.uuid4().hex}", timeout_s=5, log_level=3) as (_, partitions):
+            pass
     except KafkaException as exc:
         raise ServiceUnavailable(f"Kafka is unreachable at {kafka.bootstrap} ({exc.args[0].str()})",
                                  hint="start the stack with `streamctl up`") from None
-    finally:
-        consumer.close()
-    if metadata is None or metadata.error is not None or not metadata.partitions:
+    if not partitions:
         raise ServiceUnavailable(f"topic {topic!r} does not exist", hint="run `streamctl up` first")
-    return sorted(metadata.partitions)
+    return partitions

@@ -16,7 +16,7 @@ from typing import NamedTuple
 
 from streamctl import lifecycle
 from streamctl.live import service as live_view
-from streamctl.runtimes.local.supervisor import group_pids
+from streamctl.machine.supervisor import group_pids
 
 TICK = os.sysconf("SC_CLK_TCK")
 BUSY_FIELDS = (0, 1, 2, 5, 6, 7)  # user nice system irq softirq steal in /proc/stat's cpu line

@@ -51,21 +51,7 @@ class IngestFigure:
 
 
 def end_offsets_total(kafka: KafkaAccess, topic: str) -> int:
-    from confluent_kafka import Consumer, TopicPartition
-
-    consumer = Consumer({**kafka.librdkafka(), "group.id": f"bench-{uuid.uuid4().hex}"})
-    try:
-        partitions = consumer.list_topics(topic, timeout=10).topics[topic].partitions
-        return sum(consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1] for p in partitions)
-    finally:
-        consumer.close()
-
-
-def http_text(url: str) -> tuple[int, str]:
-    import urllib.request
-
-    with urllib.request.urlopen(url, timeout=10) as response:
-        return response.status, response.read().decode()
+    return sum(end_offsets(kafka, topic).values())
 
 
 def _wrk() -> str:

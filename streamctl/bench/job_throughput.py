@@ -8,12 +8,13 @@ import time
 import uuid
 from datetime import datetime, timezone
 
-from streamctl import provision
 from streamctl.bench.cpu import CpuWatch, service_processes
 from streamctl.bench.suite import BRANDS, CATEGORIES, PAYMENTS
-from streamctl.job import operations
-from streamctl.job.sinks import erase_windows, wait_until_indexed
+from streamctl.flink import operations
+from streamctl.flink.placement import placement_of
+from streamctl.flink.sinks import erase_windows, wait_until_indexed
 from streamctl.kafka_info import records_since, retained_from_ms
+from streamctl.names import StackNames
 from streamctl.pipeline.job_lag import input_watermark_ms as job_watermark_ms
 from streamctl.pipeline.job_lag import running_job_id
 from streamctl.waits import http_json
@@ -98,7 +99,7 @@ def bench_job(runtime, records: int = 1_000_000, preload: int = 0, timeout_s: fl
     settings = runtime.settings
     keep = settings.flink.savepoints_kept
     endpoints = runtime.endpoints()
-    placement = runtime.job_placement()
+    placement = placement_of(runtime)
     operations.stop(placement, keep)  # the records wait in the topic, as after an outage
     window_ms = settings.flink.window_seconds * 1000
     producer = Producer({**endpoints.kafka.librdkafka(), "acks": "all", "linger.ms": 50, "compression.type": "lz4",
@@ -113,7 +114,7 @@ def bench_job(runtime, records: int = 1_000_000, preload: int = 0, timeout_s: fl
     written_by_ms = int(time.time() * 1000)
 
     def erase(emit_from: int | None) -> str:
-        wait_until_indexed(endpoints.kafka, provision.StackNames.of(settings).indexer_group,
+        wait_until_indexed(endpoints.kafka, StackNames.of(settings).indexer_group,
                            settings.kafka.aggregates_topic)
         return erase_windows(endpoints, settings.elasticsearch.index, emit_from)
 

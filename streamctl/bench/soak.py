@@ -13,6 +13,7 @@ import time
 from streamctl.bench.cpu import CpuWatch, service_processes
 from streamctl.bench.freshness import bench_freshness, percentile
 from streamctl.bench.ingest import IngestFigure, batch_figure, end_offsets_total, wrk_argv, wrk_figure
+from streamctl.flink.placement import placement_of
 from streamctl.pipeline.job_lag import input_watermark_ms, job_lag, running_job_id
 from streamctl.verdicts import check_stack
 
@@ -39,7 +40,7 @@ def bench_soak(runtime, seconds: int = 600, connections: int = 32, batch_size: i
     """With `batch_size`, batches of that many records from two threads instead of wrk's single POSTs."""
     settings = runtime.settings
     endpoints = runtime.endpoints()
-    placement = runtime.job_placement()
+    placement = placement_of(runtime)
     topic = settings.kafka.topic
     delay_ms = settings.flink.watermark_delay_seconds * 1000
     window_s = settings.flink.window_seconds

@@ -11,6 +11,7 @@ from streamctl import lifecycle, provision
 from streamctl.bench.cpu import CpuWatch, service_processes
 from streamctl.config import Settings
 from streamctl.endpoints import Endpoints
+from streamctl.flink.config import event_time_tolerance_ms
 from streamctl.topic_scan import TopicScanner
 
 CATEGORIES = ("Electronics", "Books", "Clothing", "Home", "Toys")
@@ -96,7 +97,7 @@ def bench_validate(settings: Settings, records: int = 1_000_000) -> dict:
                 producer.poll(0.1)
     producer.flush(120)
     produced_s = time.monotonic() - started
-    tolerance_ms = provision.event_time_tolerance_ms(settings.flink.watermark_delay_seconds)
+    tolerance_ms = event_time_tolerance_ms(settings.flink.watermark_delay_seconds)
 
     def scan(workers: int | None) -> tuple[float, TopicScanner]:
         started = time.monotonic()

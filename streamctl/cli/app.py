@@ -17,10 +17,15 @@ except ImportError:  # pragma: no cover - typer on the real click
     from click.exceptions import ClickException, UsageError  # type: ignore[assignment]
 from rich.console import Console
 
-from streamctl import __version__
+from streamctl import __version__, lifecycle
 from streamctl.config import Settings, load_settings
 from streamctl.errors import StreamctlError
 from streamctl.exit_codes import ExitCode
+from streamctl.live import service as live_view
+
+# The live view beside every stack: `up` starts it, `down` stops it (lifecycle knows it only as a companion).
+lifecycle.attach(lifecycle.Companion("live view", live_view.NAME, live_view.ensure_running, live_view.running,
+                                     live_view.stop, "`streamctl ui` serves it"))
 
 app = typer.Typer(
     name="streamctl",

@@ -4,40 +4,18 @@ PostgreSQL, the counters from the producer, offsets and lag from Kafka, the job 
 from __future__ import annotations
 
 import dataclasses
-import urllib.request
 from collections import defaultdict
 from typing import Any
 
 from streamctl.endpoints import Endpoints
-from streamctl.job.placement import JobPlacement
-from streamctl.job.status import job_report
+from streamctl.flink.placement import JobPlacement
+from streamctl.flink.status import job_report
 from streamctl.kafka_info import lag_report
 from streamctl.pipeline.contract import format_event_time
 
 SHOWN_WINDOWS = 30
 SHOWN_SERIES = 8  # more categories than this: the rest are summed as "other"
 OTHER = "other"
-COUNTER_NAMES = {  # producer metric line -> counter
-    "streamctl_producer_records_accepted_total": "accepted",
-    'streamctl_producer_records_rejected_total{reason="invalid"}': "rejected_invalid",
-    'streamctl_producer_records_rejected_total{reason="too_large"}': "rejected_too_large",
-    'streamctl_producer_records_rejected_total{reason="media_type"}': "rejected_media_type",
-    'streamctl_producer_records_rejected_total{reason="kafka_unavailable"}': "rejected_unavailable",
-}
-
-
-def producer_counters(producer_url: str) -> dict[str, int]:
-    """The producer's counters (summed over its workers) from its Prometheus text."""
-    with urllib.request.urlopen(f"{producer_url}/metrics", timeout=2) as response:
-        text = response.read().decode()
-    counters = {}
-    for line in text.splitlines():
-        name, _, value = line.rpartition(" ")
-        if name in COUNTER_NAMES:
-            counters[COUNTER_NAMES[name]] = int(float(value))
-    return counters
-
-
 def postgres_window_starts(connection, since_ms: int, category: str | None = None) -> set[int]:
     """Window starts (epoch ms) in sales_summary from `since_ms`, of one category when given. Ends the
     transaction, so the next call on the same connection sees a fresh snapshot."""

@@ -20,19 +20,20 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Callable
 
-from streamctl import provision, verdicts
+from streamctl import verdicts
 from streamctl.config import Settings
 from streamctl.endpoints import Endpoints
-from streamctl.job.placement import JobPlacement
+from streamctl.flink.placement import JobPlacement, placement_of
 from streamctl.live.figures import (
     elasticsearch_window_starts,
     gather_job,
     gather_kafka,
     gather_windows,
     postgres_window_starts,
-    producer_counters,
 )
+from streamctl.names import StackNames
 from streamctl.pipeline.contract import format_event_time
+from streamctl.pipeline.metrics import producer_counters
 
 COUNTERS_S = 1.0
 POLL_SINKS_S = 0.25
@@ -154,7 +155,7 @@ class Observer:
     def __init__(self, settings: Settings, clock: Callable[[], float] = time.time):
         self.settings = settings
         self.endpoints = Endpoints.of(settings)
-        self.names = provision.StackNames.of(settings)
+        self.names = StackNames.of(settings)
         self.clock = clock
         plan, _ = verdicts.validation_plan(settings, 0)
         self.freshness = FreshnessWatch(plan.window_seconds * 1000, plan.event_time_tolerance_ms,
@@ -175,7 +176,7 @@ class Observer:
         if self._placement is None:
             from streamctl.runtimes.select import stack_runtime
 
-            self._placement = stack_runtime(self.settings).job_placement()
+            self._placement = placement_of(stack_runtime(self.settings))
         return self._placement
 
     # -- the loop --------------------------------------------------------------------------------

@@ -10,8 +10,9 @@ import time
 
 from streamctl.config import Settings, settings_yaml
 from streamctl.errors import StartupError
-from streamctl.runtimes.local import preflight
-from streamctl.runtimes.local.supervisor import Supervisor
+from streamctl.machine import preflight
+from streamctl.machine.supervisor import Supervisor
+from streamctl.net import http_url
 from streamctl.waits import http_ok
 
 NAME = "live-view"
@@ -27,7 +28,7 @@ def url(settings: Settings) -> str:
     address = ipaddress.ip_address(host)
     if address.is_unspecified:  # listening everywhere: this machine reaches it on loopback
         host = "127.0.0.1" if address.version == 4 else "::1"
-    return f"http://{f'[{host}]' if ':' in host else host}:{settings.ports.ui}/"
+    return f"{http_url(host, settings.ports.ui)}/"
 
 
 def running(settings: Settings) -> bool:

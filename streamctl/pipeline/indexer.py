@@ -24,7 +24,7 @@ from typing import Any
 from elasticsearch import helpers
 from kafka import KafkaConsumer
 
-from streamctl.endpoints import ElasticsearchAccess
+from streamctl.access import ElasticsearchAccess
 from streamctl.kafka_access import KafkaAccess
 
 log = logging.getLogger("streamctl.indexer")

@@ -11,6 +11,8 @@ import os
 from collections import Counter
 from pathlib import Path
 
+from streamctl.waits import http_text
+
 HELP = {
     "accepted": ("streamctl_producer_records_accepted_total", "Records acknowledged by Kafka (answered 2xx)."),
     "rejected_invalid": ("streamctl_producer_records_rejected_total", "Records refused.", "invalid"),
@@ -75,3 +77,23 @@ class WorkerCounters:
             label = f'{{reason="{spec[2]}"}}' if len(spec) > 2 else ""
             lines.append(f"{metric}{label} {totals.get(key, 0)}")
         return "\n".join(lines) + "\n"
+
+
+COUNTER_NAMES = {  # producer metric line -> counter, as the live view and the dashboard read them
+    "streamctl_producer_records_accepted_total": "accepted",
+    'streamctl_producer_records_rejected_total{reason="invalid"}': "rejected_invalid",
+    'streamctl_producer_records_rejected_total{reason="too_large"}': "rejected_too_large",
+    'streamctl_producer_records_rejected_total{reason="media_type"}': "rejected_media_type",
+    'streamctl_producer_records_rejected_total{reason="kafka_unavailable"}': "rejected_unavailable",
+}
+
+
+def producer_counters(producer_url: str) -> dict[str, int]:
+    """The producer's counters (summed over its workers) from its Prometheus text."""
+    text = http_text(f"{producer_url}/metrics", 2)
+    counters = {}
+    for line in text.splitlines():
+        name, _, value = line.rpartition(" ")
+        if name in COUNTER_NAMES:
+            counters[COUNTER_NAMES[name]] = int(float(value))
+    return counters

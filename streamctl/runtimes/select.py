@@ -8,11 +8,11 @@ from typing import TYPE_CHECKING
 
 from streamctl.config import Settings
 from streamctl.errors import PreflightError, UsageError
+from streamctl.recorded import RUNTIME_FILE, record_runtime, recorded_runtime  # noqa: F401  (known here first)
 
 if TYPE_CHECKING:
-    from streamctl.lifecycle import Runtime
+    from streamctl.runtimes.model import Runtime
 
-RUNTIME_FILE = "runtime"
 
 
 @dataclass(frozen=True)
@@ -58,16 +58,6 @@ def choose(settings: Settings, requested: str | None = None) -> Choice:
     if answers:
         return Choice("local", f"{why}, but this version has no docker runtime")
     return Choice("local", why)
-
-
-def recorded_runtime(stack_dir: Path) -> str | None:
-    path = stack_dir / RUNTIME_FILE
-    return path.read_text().strip() if path.is_file() else None
-
-
-def record_runtime(stack_dir: Path, name: str) -> None:
-    stack_dir.mkdir(parents=True, exist_ok=True)
-    (stack_dir / RUNTIME_FILE).write_text(name)
 
 
 def stack_runtime(settings: Settings, must_exist: bool = True) -> Runtime:

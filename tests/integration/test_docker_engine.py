@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from streamctl.errors import PreflightError, StartupError
-from streamctl.runtimes.docker.engine import LABEL_HASH, LABEL_PROJECT, LABEL_SERVICE, Engine
-from tests.integration.dockerutil import docker_client, ensure_base_image, labelled, make_project, throwaway_project_name
+from streamctl.runtimes.docker.engine import LABEL_HASH, LABEL_PROJECT, LABEL_SERVICE
+from tests.integration.dockerutil import Engine, docker_client, ensure_base_image, labelled, make_project, throwaway_project_name
 
 pytestmark = [pytest.mark.integration, pytest.mark.docker]
 

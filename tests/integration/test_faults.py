@@ -13,7 +13,7 @@ from kafka import KafkaProducer
 
 from streamctl import lifecycle
 from streamctl.exit_codes import ExitCode
-from streamctl.runtimes.local.flink import FlinkCluster
+from streamctl.flink.cluster import FlinkCluster
 from streamctl.runtimes.local.runtime import LocalRuntime
 from tests.integration.stackutil import (
     TEST_PORTS, Poster, assert_exact, cli, settings_of, transaction, wait_for,

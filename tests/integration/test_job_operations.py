@@ -13,7 +13,7 @@ import pytest
 import yaml
 
 from streamctl.exit_codes import ExitCode
-from streamctl import provision
+from streamctl.flink import config as provision  # JOB_FILE, the job the submitter runs, lives there now
 from tests.integration.stackutil import (
     TEST_PORTS, Poster, assert_exact, cli, completed_checkpoints, get, make_stack_config, pg_connect, restored_from, running_stack,
     settings_of, validate_json, wait_for,

@@ -21,9 +21,9 @@ from streamctl.exit_codes import ExitCode
 from streamctl.pipeline.contract import parse_event_time, validate_transaction
 from streamctl.pipeline.indexer import document_id
 from streamctl.pipeline.windows import aggregate
-from streamctl.runtimes.local.preflight import port_free
+from streamctl.machine.preflight import port_free
 from streamctl.runtimes.local.runtime import LocalRuntime
-from streamctl.runtimes.local.supervisor import group_pids
+from streamctl.machine.supervisor import group_pids
 from streamctl.services import services_only
 from tests.integration.browser import Page, dump_dom, png_distinct_bytes, screenshot
 from tests.integration.stackutil import (

@@ -11,8 +11,8 @@ import pytest
 from streamctl.config import Settings
 from streamctl.errors import PreflightError
 from streamctl.exit_codes import ExitCode
-from streamctl.runtimes.local import preflight
-from streamctl.runtimes.local.supervisor import Supervisor
+from streamctl.machine import preflight
+from streamctl.machine.supervisor import Supervisor
 
 
 def test_a_bug_exits_70_with_one_line_and_no_traceback(cli, monkeypatch):

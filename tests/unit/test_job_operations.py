@@ -14,8 +14,8 @@ from streamctl.config import load_settings
 from streamctl.endpoints import PostgresAccess
 from streamctl.errors import JobStateError, UsageError
 from streamctl.exit_codes import ExitCode
-from streamctl.job import operations
-from streamctl.job.placement import JobPlacement
+from streamctl.flink import operations
+from streamctl.flink.placement import JobPlacement
 from streamctl.kafka_access import KafkaAccess
 from streamctl.provision import JobConfig
 

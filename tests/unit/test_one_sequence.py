@@ -138,10 +138,7 @@ class Recording:
     def addresses(self):
         return {"api": "http://x"}
 
-    def job_cluster_runs(self):
-        return False
-
-    def kafka_runs(self):
+    def running(self, role):
         return False
 
 
@@ -186,3 +183,14 @@ def test_the_model_dependencies_are_the_ones_every_runtime_waits_on():
     model = by_name()
     assert set(model["producer"].depends_on) == {"topics"} and set(model["topics"].depends_on) == {"kafka"}
     assert set(model["kibana-objects"].depends_on) == {"kibana", "index-template"}
+
+
+def test_every_runtime_hosts_the_job_and_the_topics_outside_the_runtime_contract():
+    from streamctl.flink.placement import JobHost
+    from streamctl.provision import TopicHost
+    from streamctl.runtimes.external.runtime import ExternalRuntime
+    from streamctl.runtimes.local.runtime import LocalRuntime
+
+    for cls in (LocalRuntime, DockerRuntime, ExternalRuntime):
+        assert issubclass(cls, JobHost) and issubclass(cls, TopicHost), cls.__name__
+    assert not issubclass(Recording, JobHost)  # the contract itself asks for neither

@@ -6,11 +6,11 @@ from __future__ import annotations
 import pytest
 
 from streamctl.config import load_settings
-from streamctl.endpoints import Endpoints, PostgresAccess
+from streamctl.endpoints import Endpoints, PostgresAccess, external_endpoints
 from streamctl.errors import ConfigError
+from streamctl.external_access import flink_rest_url
 from streamctl.kafka_access import KafkaAccess
 from streamctl.provision import JobConfig, StackNames
-from streamctl.runtimes.external.settings import external_endpoints, flink_rest_url
 from streamctl.secrets import Secrets
 from streamctl.services import spec_ports, stack
 

@@ -11,6 +11,7 @@ from streamctl.cli.app import app, stdout
 from streamctl.cli.commands.load_cmd import run_load_command
 from streamctl.cli.commands.stack import bring_up
 from streamctl.cli.commands.validate_cmd import render
+from streamctl.config import RUNTIME_HELP
 from streamctl.endpoints import Endpoints
 from streamctl.exit_codes import ExitCode
 from streamctl.load import LoadPlan, parse_duration
@@ -26,7 +27,7 @@ def demo(
     ctx: typer.Context,
     users: Optional[int] = typer.Option(None, "--users", "-u", help="Simulated users (default 200)."),
     duration: Optional[str] = typer.Option(None, "--duration", "-t", help="Load duration (default 2m)."),
-    runtime: Optional[str] = typer.Option(None, "--runtime", help="local, docker or auto."),
+    runtime: Optional[str] = typer.Option(None, "--runtime", help=RUNTIME_HELP),
     stop_at_end: bool = typer.Option(False, "--down", help="Stop the stack at the end."),
 ) -> int:
     """fetch-connectors, up, load, wait for the windows to close, validate, and show where to look."""

@@ -18,10 +18,10 @@ def build_images(
 ) -> int:
     """Build Kafka, PostgreSQL, Elasticsearch, Flink and Python images from a debootstrap'd Debian and the
     verified artifacts, and print the docker.images settings that select them (Kibana and Kafka UI have no local build)."""
+    from streamctl.flink.cluster import flink_home
     from streamctl.runtimes.docker.engine import connect
     from streamctl.runtimes.docker.local_images import build_local_images, local_versions
     from streamctl.runtimes.local.elasticsearch import unpack_distribution
-    from streamctl.runtimes.local.flink import flink_home
 
     settings = ctx.obj.settings()
     client = connect()

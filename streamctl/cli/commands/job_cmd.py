@@ -16,13 +16,13 @@ from streamctl.config import Settings
 from streamctl.endpoints import Endpoints
 from streamctl.errors import UsageError
 from streamctl.exit_codes import ExitCode
-from streamctl.job import operations
-from streamctl.job.placement import JobPlacement
-from streamctl.job.sinks import erase_windows, wait_until_indexed
-from streamctl.job.status import job_report
+from streamctl.flink import operations
+from streamctl.flink.placement import JobPlacement, placement_of
+from streamctl.flink.sinks import erase_windows, wait_until_indexed
+from streamctl.flink.status import job_report
 from streamctl.kafka_info import retained_from_ms
 from streamctl.load import parse_duration
-from streamctl.provision import StackNames
+from streamctl.names import StackNames
 from streamctl.runtimes.select import stack_runtime
 
 job_app = typer.Typer(help="Operate the Flink job: status, savepoints, stop, resume, rescale, upgrade, replay.",
@@ -32,7 +32,7 @@ app.add_typer(job_app, name="job")
 
 def _placement(ctx: typer.Context) -> tuple[Settings, JobPlacement]:
     settings = ctx.obj.settings()
-    return settings, stack_runtime(settings).job_placement()
+    return settings, placement_of(stack_runtime(settings))
 
 
 def _endpoints(settings: Settings) -> Endpoints:

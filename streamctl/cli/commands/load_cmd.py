@@ -14,8 +14,8 @@ from streamctl.cli.app import app, stdout
 from streamctl.endpoints import Endpoints
 from streamctl.exit_codes import ExitCode
 from streamctl.load import LoadPlan, LoadResult, LoadSnapshot, parse_duration, run_load
+from streamctl.names import StackNames
 from streamctl.pipeline.job_lag import JobLag, job_lag
-from streamctl.provision import StackNames
 
 
 def _ms(value: float | None) -> str:

@@ -21,7 +21,7 @@ from streamctl.exit_codes import ExitCode
 from streamctl.live import service as live_view
 from streamctl.live.observer import Observer
 from streamctl.live.render import page
-from streamctl.runtimes.local import preflight
+from streamctl.machine import preflight
 from streamctl.runtimes.select import stack_runtime
 
 

@@ -15,11 +15,12 @@ from rich.table import Table
 from streamctl import lifecycle
 from streamctl.cli.app import app, stderr, stdout
 from streamctl.cli.commands.fetch import fetch_artifacts
-from streamctl.config import exposure_warning
+from streamctl.config import RUNTIME_HELP, exposure_warning
 from streamctl.errors import UsageError
 from streamctl.exit_codes import ExitCode
+from streamctl.recorded import record_runtime
 from streamctl.runtimes.model import StackStatus
-from streamctl.runtimes.select import choose, record_runtime, runtime_for, stack_runtime
+from streamctl.runtimes.select import choose, runtime_for, stack_runtime
 from streamctl.services import STACK
 
 PHASE_STYLE = {"ready": "green", "failed": "bold red", "skipped": "red", "stopped": "green"}
@@ -94,9 +95,7 @@ def bring_up(settings, runtime: str | None, offline: bool = False):
 @app.command()
 def up(
     ctx: typer.Context,
-    runtime: Optional[str] = typer.Option(
-        None, "--runtime", help="local, docker, external (clusters named by external.*) or auto (docker when an"
-                                " engine answers, else local)."),
+    runtime: Optional[str] = typer.Option(None, "--runtime", help=RUNTIME_HELP),
     offline: bool = typer.Option(False, "--offline", help="Do not download missing artifacts."),
 ) -> int:
     """Bring the whole stack up (idempotent: a running stack is reported, nothing starts twice)."""

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterator
 
-from streamctl.errors import PreflightError, ServiceUnavailable, StartupError, StreamctlError
+from streamctl.errors import PreflightError, ServiceUnavailable, StartupError
 from streamctl.runtimes.docker.compose import COMPLETED, HEALTHY, STARTED, Project, Service
 from streamctl.runtimes.model import NO_PROGRESS, Progress
 
@@ -81,25 +81,6 @@ class UpReport:
     outcomes: dict[str, ServiceOutcome] = field(default_factory=dict)
     built: list[str] = field(default_factory=list)
     seconds: float = 0.0
-
-
-class _Gate:
-    """What dependents of one service wait on: started (service_started), ready (healthy or completed,
-    whichever `up` waits for), or failed, with the name of the service whose failure it was."""
-
-    def __init__(self) -> None:
-        self.started = threading.Event()
-        self.ready = threading.Event()
-        self.failed_root: str | None = None
-
-    def fail(self, root: str) -> None:
-        self.failed_root = root
-        self.started.set()
-        self.ready.set()
-
-    def wait(self, condition: str) -> str | None:
-        (self.started if condition == STARTED else self.ready).wait()
-        return self.failed_root
 
 
 @dataclass(frozen=True)
@@ -172,54 +153,6 @@ class Engine:
             return "not running"
         self._remove(info.id)
         return f"removed {info.name}"
-
-    def up(self, progress: Progress = NO_PROGRESS) -> UpReport:
-        """The whole project in dependency order, each service as soon as its conditions hold."""
-        started = time.monotonic()
-        report = UpReport()
-        report.built = self.prepare(progress)
-        existing = self.containers()
-        order = {name: n for n, name in enumerate(self.project.start_order())}  # also rejects cycles
-        gates = {name: _Gate() for name in self.project.services}
-        failed: dict[str, BaseException] = {}
-        upstream_failed: dict[str, str] = {}
-
-        def run(service: Service) -> None:
-            gate = gates[service.name]
-            try:
-                for dep, condition in service.depends_on:
-                    root = gates[dep].wait(condition)
-                    if root is not None:
-                        upstream_failed[service.name] = root
-                        progress.update(service.name, "skipped", f"{root} failed")
-                        gate.fail(root)
-                        return
-                report.outcomes[service.name] = self._up_service(service, existing.get(service.name), order[service.name],
-                                                                 progress, gate.started.set)
-                gate.ready.set()
-            except BaseException as exc:  # recorded and raised below, after every thread has finished
-                failed[service.name] = exc
-                progress.update(service.name, "failed", getattr(exc, "message", str(exc))[:120])
-                gate.fail(service.name)
-
-        threads = [threading.Thread(target=run, args=(s,), name=f"up-{s.name}", daemon=True)
-                   for s in self.project.services.values()]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join()
-        report.seconds = time.monotonic() - started
-        if failed:
-            name = min(failed, key=lambda n: order[n])
-            error = failed[name]
-            if not isinstance(error, StreamctlError):
-                error = StartupError(f"{name}: {type(error).__name__}: {_short(str(error), 400)}",
-                                     hint=f"see `streamctl logs {name}`")
-            if upstream_failed:
-                error.hint = (error.hint + "; " if error.hint else "") + \
-                    f"not started because of it: {', '.join(sorted(upstream_failed))}"
-            raise error
-        return report
 
     def _ensure_images(self, progress: Progress, report: UpReport) -> None:
         from docker.errors import APIError, ImageNotFound

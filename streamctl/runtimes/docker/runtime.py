@@ -18,24 +18,27 @@ from datetime import datetime
 from pathlib import Path
 from typing import Callable, Iterator
 
-from streamctl import __version__, provision
+from streamctl import __version__
 from streamctl.config import Settings, env_name
 from streamctl.endpoints import Endpoints, PostgresAccess
 from streamctl.errors import PreflightError, ServiceUnavailable
-from streamctl.job.placement import JobPlacement
+from streamctl.flink.cluster import FlinkCluster, flink_home
+from streamctl.flink.config import METRICS_FETCH_INTERVAL_MS, TASKMANAGER_MANAGED_FRACTION, JobConfig
+from streamctl.flink.placement import JobPlacement
+from streamctl.flink.submit import tail_file
 from streamctl.kafka_access import KafkaAccess
+from streamctl.machine.context import LocalContext
+from streamctl.machine.java import find_java
+from streamctl.machine.preflight import port_free, port_holder
+from streamctl.names import StackNames
+from streamctl.net import host_port
 from streamctl.paths import STACK_DIR
 from streamctl.runtimes.docker.compose import Project, load_project, with_stack_model
 from streamctl.runtimes.docker.contexts import stager
 from streamctl.runtimes.docker.engine import Engine, connect
-from streamctl.runtimes.flink_job import tail_file
-from streamctl.runtimes.local.base import LocalContext
-from streamctl.runtimes.local.flink import FlinkCluster, flink_home
-from streamctl.runtimes.local.java import find_java
-from streamctl.runtimes.local.preflight import port_free, port_holder
 from streamctl.runtimes.model import NO_PROGRESS, Progress, ServiceStatus
 from streamctl.secrets import Secrets
-from streamctl.services import ServiceSpec, services_only, spec_ports, stack
+from streamctl.services import ServiceSpec, in_network, services_only, spec_ports, stack
 
 SAVEPOINTS_IN_CLUSTER = Path("/flink-state/savepoints")
 IMAGE_VARIABLES = {  # docker.images.<key> -> the compose file's variable
@@ -69,8 +72,8 @@ def flink_properties(settings: Settings) -> str:
         "parallelism.default": f.parallelism,
         "jobmanager.memory.process.size": f"{f.jobmanager_memory_mb}m",
         "taskmanager.memory.process.size": f"{f.taskmanager_memory_mb}m",
-        "taskmanager.memory.managed.fraction": provision.TASKMANAGER_MANAGED_FRACTION,
-        "metrics.fetcher.update-interval": provision.METRICS_FETCH_INTERVAL_MS,
+        "taskmanager.memory.managed.fraction": TASKMANAGER_MANAGED_FRACTION,
+        "metrics.fetcher.update-interval": METRICS_FETCH_INTERVAL_MS,
         "state.checkpoints.dir": "file:///flink-state/checkpoints",
         "state.savepoints.dir": SAVEPOINTS_IN_CLUSTER.as_uri(),
         "state.checkpoints.num-retained": 2,
@@ -84,14 +87,11 @@ def compose_variables(settings: Settings, secrets: Secrets, project: str) -> dic
     advertised = Endpoints.of(settings).postgres_host
     variables = {
         "STREAMCTL_VERSION": __version__,
-        "BIND_ADDRESS": s.bind_address,
         "ADVERTISED_HOST": advertised,
-        "KAFKA_PORT": s.ports.kafka, "POSTGRES_PORT": s.ports.postgres, "ELASTICSEARCH_PORT": s.ports.elasticsearch,
-        "FLINK_REST_PORT": s.ports.flink_rest, "PRODUCER_PORT": s.ports.producer, "KIBANA_PORT": s.ports.kibana,
-        "KAFKA_UI_PORT": s.ports.kafka_ui,
+        "KAFKA_PORT": s.ports.kafka,
         "KAFKA_CLUSTER_ID": kafka_cluster_id(project),
         "KAFKA_PARTITIONS": s.kafka.partitions, "KAFKA_HEAP_MB": s.kafka.heap_mb,
-        "INDEXER_GROUP_ID": provision.StackNames.of(s).indexer_group,
+        "INDEXER_GROUP_ID": StackNames.of(s).indexer_group,
         "KAFKA_TOPIC": s.kafka.topic, "AGGREGATES_TOPIC": s.kafka.aggregates_topic,
         "POSTGRES_USER": s.postgres.user, "POSTGRES_PASSWORD": secrets.postgres_password,
         "POSTGRES_DB": s.postgres.database,
@@ -100,7 +100,7 @@ def compose_variables(settings: Settings, secrets: Secrets, project: str) -> dic
         "PRODUCER_WORKERS": s.producer.workers, "PRODUCER_MAX_BODY_BYTES": s.producer.max_body_bytes,
         "PRODUCER_MAX_BATCH_RECORDS": s.producer.max_batch_records,
         "PRODUCER_HEARTBEAT_INTERVAL_MS": s.producer.heartbeat_interval_ms, "PRODUCER_LINGER_MS": s.producer.linger_ms,
-        "PRODUCER_MAX_LAG_SECONDS": s.producer.max_lag_seconds, "JOB_NAME": provision.StackNames.of(s).job_name,
+        "PRODUCER_MAX_LAG_SECONDS": s.producer.max_lag_seconds, "JOB_NAME": StackNames.of(s).job_name,
         "WATERMARK_DELAY_MS": s.flink.watermark_delay_seconds * 1000,
     }
     for key, variable in IMAGE_VARIABLES.items():
@@ -228,11 +228,11 @@ class DockerRuntime:
     def kibana_url(self) -> str:
         return Endpoints.of(self.settings).kibana_url
 
-    def job_config(self, ctx: LocalContext) -> provision.JobConfig:
+    def job_config(self, ctx: LocalContext) -> JobConfig:
         # The in-network view: the job runs in the containers' network.
-        in_network = PostgresAccess("postgres", 5432, self.settings.postgres.user, ctx.secrets.postgres_password,
-                                    self.settings.postgres.database)
-        return provision.JobConfig.of(self.settings, KafkaAccess("kafka:19092"), in_network)
+        postgres = PostgresAccess(*in_network("postgres"), self.settings.postgres.user, ctx.secrets.postgres_password,
+                                  self.settings.postgres.database)
+        return JobConfig.of(self.settings, KafkaAccess(host_port(*in_network("kafka"))), postgres)
 
     def job_placement(self) -> JobPlacement:
         ctx = self._context()
@@ -243,15 +243,9 @@ class DockerRuntime:
                             failure_details=lambda: "\n".join(self.log_lines("flink-taskmanager", 15, False)),
                             failure_hint="see `streamctl logs flink-taskmanager`")
 
-    def _running(self, service: str) -> bool:
-        info = self._labelled().containers().get(service)
+    def running(self, role: str) -> bool:
+        info = self._labelled().containers().get(role)  # one container per role: the compose file scales nothing
         return info is not None and info.state == "running"
-
-    def job_cluster_runs(self) -> bool:
-        return self._running("flink-jobmanager")
-
-    def kafka_runs(self) -> bool:
-        return self._running("kafka")
 
     # -- down -----------------------------------------------------------------------------------------
     def before_down(self, purge: bool) -> None:
@@ -272,7 +266,7 @@ class DockerRuntime:
     # -- status ---------------------------------------------------------------------------------------
     def inspect(self, spec: ServiceSpec) -> ServiceStatus:
         engine = self._labelled()
-        endpoint = ", ".join(f"{self.settings.bind_address}:{port}" for (_, port), p in
+        endpoint = ", ".join(host_port(self.settings.bind_address, port) for (_, port), p in
                              zip(spec_ports(self.settings, spec), spec.ports, strict=True) if p.in_network)
         info = engine.inspect(spec.name)
         if info is None:
@@ -298,14 +292,7 @@ class DockerRuntime:
 
     def addresses(self) -> dict[str, str]:
         e = self.endpoints()
-        found = {"Flink UI": e.flink_url, "producer API": e.producer_url, "Elasticsearch": e.elasticsearch_url,
-                 "PostgreSQL": f"{e.postgres_host}:{e.postgres_port}", "Kafka": e.kafka_bootstrap}
-        names = {s.name for s in self.specs}
-        if "kibana" in names:
-            found["Kibana"] = e.kibana_url
-        if "kafka-ui" in names:
-            found["Kafka UI"] = f"http://{e.postgres_host}:{self.settings.ports.kafka_ui}"
-        return found
+        return e.addresses((s.name for s in self.specs), {"kafka": e.kafka_bootstrap})
 
     # -- logs -----------------------------------------------------------------------------------------
     def log_names(self) -> list[str]:

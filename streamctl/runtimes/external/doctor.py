@@ -109,7 +109,8 @@ def check_flink(settings: Settings, rest_url: str) -> Finding:
         return Finding("flink", False, f"the session cluster runs Flink {version}; the job needs {FLINK_VERSION}x",
                        "point external.flink.rest_url at a Flink 1.20 session cluster")
     free = int(overview.get("slots-available", 0)) if isinstance(overview, dict) else 0
-    from streamctl.provision import StackNames, find_job
+    from streamctl.flink.rest import find_job
+    from streamctl.names import StackNames
 
     job = find_job(rest_url, StackNames.of(settings).job_name)
     if (job is None or job.state != "RUNNING") and free < settings.flink.parallelism:

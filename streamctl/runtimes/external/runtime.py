@@ -11,19 +11,19 @@ from __future__ import annotations
 import dataclasses
 from typing import Callable
 
-from streamctl import provision
 from streamctl.artifacts.fetch import cached_file
 from streamctl.artifacts.lock import Role, read_lock
 from streamctl.config import Settings
+from streamctl.endpoints import external_endpoints
 from streamctl.errors import PreflightError, UsageError
-from streamctl.job.placement import JobPlacement
+from streamctl.flink.cluster import FlinkCluster, flink_home
+from streamctl.flink.config import JobConfig
+from streamctl.flink.placement import JobPlacement
+from streamctl.machine import preflight
+from streamctl.machine.context import LocalContext
+from streamctl.machine.java import find_java
 from streamctl.paths import LOCK_FILE
 from streamctl.runtimes.external.doctor import Finding, doctor, min_isr_for, replication_of
-from streamctl.runtimes.external.settings import external_endpoints
-from streamctl.runtimes.local import preflight
-from streamctl.runtimes.local.base import LocalContext
-from streamctl.runtimes.local.flink import FlinkCluster, flink_home
-from streamctl.runtimes.local.java import find_java
 from streamctl.runtimes.local.runtime import LocalRuntime
 from streamctl.runtimes.model import NO_PROGRESS, Progress
 from streamctl.secrets import Secrets
@@ -99,8 +99,8 @@ class ExternalRuntime(LocalRuntime):
         return replication, self.settings.kafka.min_insync_replicas or min_isr_for(replication)
 
     # -- the Flink job -------------------------------------------------------------------------------
-    def job_config(self, ctx: LocalContext) -> provision.JobConfig:
-        config = provision.JobConfig.of(self.settings, ctx.kafka, ctx.endpoints.postgres)
+    def job_config(self, ctx: LocalContext) -> JobConfig:
+        config = JobConfig.of(self.settings, ctx.kafka, ctx.endpoints.postgres)
         if not self.settings.external.flink.ship_connectors:
             return config
         present = cluster_jars(ctx.endpoints.flink_url)
@@ -120,11 +120,10 @@ class ExternalRuntime(LocalRuntime):
                             log_file=self.supervisor.log_file("flink-job"),
                             failure_hint="see `streamctl logs flink-job` and the session cluster's own logs")
 
-    def job_cluster_runs(self) -> bool:
-        return True  # someone else's cluster: `down` and `status` always ask it
-
-    def kafka_runs(self) -> bool:
-        return True
+    def running(self, role: str) -> bool:
+        if role in {s.runs_as for s in self.services}:
+            return super().running(role)
+        return True  # someone else's cluster (Kafka, Flink...): `down` and `status` always ask it
 
     # -- down ----------------------------------------------------------------------------------------
     def before_down(self, purge: bool) -> None:
@@ -136,5 +135,4 @@ class ExternalRuntime(LocalRuntime):
 
     def addresses(self) -> dict[str, str]:
         e = self.endpoints()
-        return {"Flink UI": e.flink_url, "producer API": e.producer_url, "Elasticsearch": e.elasticsearch.url,
-                "PostgreSQL": e.postgres.dsn(with_password=False), "Kafka": e.kafka.describe()}
+        return e.addresses((s.name for s in self.specs), {"postgres": e.postgres.dsn(with_password=False)})

@@ -2,22 +2,16 @@
 
 from __future__ import annotations
 
-import functools
-import os
-import shutil
 import signal
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Mapping
 
-from streamctl.config import Settings
-from streamctl.endpoints import Endpoints
-from streamctl.kafka_access import KafkaAccess
-from streamctl.runtimes.local.java import Java
-from streamctl.runtimes.local.supervisor import RunAs
-from streamctl.secrets import Secrets
-from streamctl.services import ServiceSpec, by_name
-from streamctl.waits import Check
+from streamctl.machine.context import LocalContext
+from streamctl.machine.supervisor import RunAs
+from streamctl.net import host_port, http_url
+from streamctl.services import HTTP, TCP, ServiceSpec, by_name
+from streamctl.waits import Check, http_json, tcp_open
 
 
 @dataclass(frozen=True)
@@ -26,45 +20,6 @@ class Launch:
     env: Mapping[str, str]
     cwd: Path
     run_as: RunAs | None = None
-
-
-@dataclass
-class LocalContext:
-    settings: Settings
-    java: Java
-    secrets: Secrets
-    run_as: RunAs | None  # set when streamctl runs as root
-    base_env: dict[str, str] = field(default_factory=lambda: dict(os.environ))
-
-    @property
-    def stack_dir(self) -> Path:
-        return self.settings.stack_dir
-
-    @property
-    def host(self) -> str:
-        return self.settings.bind_address
-
-    @functools.cached_property
-    def endpoints(self) -> Endpoints:
-        """The stack's services as this machine's clients reach them (secrets read once)."""
-        return Endpoints.of(self.settings, self.secrets)
-
-    @property
-    def kafka(self) -> KafkaAccess:
-        return self.endpoints.kafka
-
-    def service_dir(self, name: str) -> Path:
-        return self.stack_dir / name
-
-    def own(self, path: Path) -> None:
-        """Hand a directory tree to the unprivileged account (when running as root)."""
-        if self.run_as is None:
-            return
-        os.chown(path, self.run_as.uid, self.run_as.gid)
-        for root, dirs, files in os.walk(path):
-            os.chown(root, self.run_as.uid, self.run_as.gid)
-            for name in dirs + files:
-                os.chown(os.path.join(root, name), self.run_as.uid, self.run_as.gid, follow_symlinks=False)
 
 
 # Start deadlines are ceilings for a service that hangs, not expectations: one that exits fails `up` at
@@ -94,15 +49,30 @@ class LocalService:
         raise NotImplementedError
 
     def ready(self) -> Check:
-        raise NotImplementedError
+        """Ready as the stack model declares it (services.Readiness): an HTTP service's path asked from
+        this machine, a TCP port that accepts; a service with a check of its own overrides this."""
+        readiness = self.spec.ready
+        if readiness.kind == TCP:
+            port = getattr(self.ctx.settings.ports, readiness.port)
+            if tcp_open(self.ctx.host, port):
+                return True, f"{host_port(self.ctx.host, port)} accepts connections"
+            return False, f"{host_port(self.ctx.host, port)} not listening yet"
+        if readiness.kind != HTTP:
+            raise NotImplementedError(f"{self.name}: a {readiness.kind} readiness needs a check of its own")
+        url = http_url(self.ctx.host, getattr(self.ctx.settings.ports, readiness.port))
+        try:
+            status, body = http_json(f"{url}{readiness.path}", readiness.timeout_s)
+        except (OSError, ValueError) as exc:
+            return self.unanswered(url, exc)
+        return self.answered(status, body)
+
+    def answered(self, status: int, body) -> Check:
+        """An HTTP readiness's answer, judged (and said) the service's way."""
+        return status == 200, f"{self.spec.ready.path} answered {status}"
+
+    def unanswered(self, url: str, exc: Exception) -> Check:
+        return False, f"{url}: {getattr(exc, 'reason', exc)}"
 
     def endpoint(self) -> str:
         """A URL or address for the status table."""
         return ""
-
-
-def fresh_dir(path: Path) -> Path:
-    if path.exists():
-        shutil.rmtree(path)
-    path.mkdir(parents=True)
-    return path

@@ -9,9 +9,10 @@ from pathlib import Path
 
 from streamctl.artifacts.fetch import cached_file
 from streamctl.artifacts.lock import Role, read_lock
+from streamctl.net import http_url
 from streamctl.paths import LOCK_FILE
 from streamctl.runtimes.local.base import JVM_START_TIMEOUT_S, Launch, LocalService
-from streamctl.waits import Check, http_json
+from streamctl.waits import Check
 
 UNPACKED_MARK = ".streamctl-unpacked"
 
@@ -48,7 +49,7 @@ class Elasticsearch(LocalService):
 
     @property
     def url(self) -> str:
-        return f"http://{self.ctx.host}:{self.ctx.settings.ports.elasticsearch}"
+        return http_url(self.ctx.host, self.ctx.settings.ports.elasticsearch)
 
     @property
     def home(self) -> Path:
@@ -93,11 +94,7 @@ class Elasticsearch(LocalService):
         env.pop("JAVA_HOME", None)
         return Launch((str(self.home / "bin" / "elasticsearch"),), env, self.dir, self.ctx.run_as)
 
-    def ready(self) -> Check:
-        try:
-            status, body = http_json(f"{self.url}/_cluster/health?wait_for_status=yellow&timeout=1s", 3)
-        except (OSError, ValueError) as exc:
-            return False, f"{self.url}: {getattr(exc, 'reason', exc)}"
+    def answered(self, status: int, body) -> Check:
         if status == 200:
             return True, f"cluster {body.get('status')}"
         return False, f"cluster health answered {status}"

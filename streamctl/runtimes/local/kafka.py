@@ -15,6 +15,7 @@ from streamctl.artifacts.lock import Role, read_lock
 from streamctl.config import broker_ports
 from streamctl.endpoints import TLS_DIR
 from streamctl.errors import StartupError
+from streamctl.net import host_port
 from streamctl.paths import LOCK_FILE
 from streamctl.runtimes.local.base import JVM_START_TIMEOUT_S, Launch, LocalService
 from streamctl.runtimes.local.tls import TlsFiles, ensure_tls
@@ -73,7 +74,7 @@ class Kafka(LocalService):
 
     @property
     def bootstrap(self) -> str:
-        return f"{self.ctx.host}:{self.ports[0]}"
+        return host_port(self.ctx.host, self.ports[0])
 
     @property
     def secure(self) -> bool:
@@ -93,8 +94,8 @@ class Kafka(LocalService):
             "process.roles": "broker,controller",
             "node.id": str(self.node_id),
             "controller.quorum.voters": voters,
-            "listeners": f"{listener}://{host}:{client_port},CONTROLLER://127.0.0.1:{controller_port}",
-            "advertised.listeners": f"{listener}://{host}:{client_port}",
+            "listeners": f"{listener}://{host_port(host, client_port)},CONTROLLER://127.0.0.1:{controller_port}",
+            "advertised.listeners": f"{listener}://{host_port(host, client_port)}",
             "controller.listener.names": "CONTROLLER",
             "inter.broker.listener.name": listener,
             "listener.security.protocol.map": f"{listener}:{'SASL_SSL' if self.secure else 'PLAINTEXT'},"

@@ -10,6 +10,7 @@ import subprocess
 from pathlib import Path
 
 from streamctl.errors import PreflightError, StartupError
+from streamctl.net import host_port
 from streamctl.runtimes.local.base import Launch, LocalService
 from streamctl.waits import Check
 
@@ -99,7 +100,7 @@ class Postgres(LocalService):
     def dsn(self, database: str | None = None, with_password: bool = True) -> str:
         s = self.ctx.settings
         password = f":{self.ctx.secrets.postgres_password}" if with_password else ""
-        return f"postgresql://{s.postgres.user}{password}@{self.ctx.host}:{s.ports.postgres}/{database or 'postgres'}"
+        return f"postgresql://{s.postgres.user}{password}@{host_port(self.ctx.host, s.ports.postgres)}/{database or 'postgres'}"
 
     def ready(self) -> Check:
         import psycopg2

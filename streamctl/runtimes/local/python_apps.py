@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import sys
 
+from streamctl.names import StackNames
+from streamctl.net import http_url
 from streamctl.pipeline.indexer_status import healthy
-from streamctl.provision import StackNames
 from streamctl.runtimes.local.base import Launch, LocalService
-from streamctl.waits import Check, http_json
+from streamctl.waits import Check
 
 
 class Producer(LocalService):
@@ -16,7 +17,7 @@ class Producer(LocalService):
 
     @property
     def url(self) -> str:
-        return f"http://{self.ctx.host}:{self.ctx.settings.ports.producer}"
+        return http_url(self.ctx.host, self.ctx.settings.ports.producer)
 
     def prepare(self) -> None:
         (self.dir / "metrics").mkdir(parents=True, exist_ok=True)
@@ -46,13 +47,6 @@ class Producer(LocalService):
             "streamctl.pipeline.producer:app",
         )
         return Launch(argv, env, self.dir)
-
-    def ready(self) -> Check:
-        try:
-            status, body = http_json(f"{self.url}/health", 2)
-        except (OSError, ValueError) as exc:
-            return False, f"{self.url}: {getattr(exc, 'reason', exc)}"
-        return status == 200, f"/health answered {status}"
 
     def endpoint(self) -> str:
         return self.url
@@ -85,4 +79,4 @@ class Indexer(LocalService):
         return Launch((sys.executable, "-m", "streamctl.pipeline.indexer"), env, self.dir)
 
     def ready(self) -> Check:
-        return healthy(self.status_file)
+        return healthy(self.status_file)  # what its readiness command (python -m ...indexer_status) runs

@@ -11,23 +11,23 @@ import time
 from pathlib import Path
 from typing import Callable, Iterator
 
-from streamctl import lifecycle, provision
-from streamctl.artifacts.fetch import Fetcher
-from streamctl.artifacts.lock import read_lock
 from streamctl.config import Settings, settings_yaml
 from streamctl.endpoints import Endpoints
 from streamctl.errors import PreflightError, ServiceUnavailable, StartupError
-from streamctl.job.placement import JobPlacement
-from streamctl.paths import LOCK_FILE
-from streamctl.runtimes.local import preflight, watchdog
-from streamctl.runtimes.local.base import LocalContext, LocalService
+from streamctl.flink.cluster import FlinkCluster, flink_home
+from streamctl.flink.config import JobConfig
+from streamctl.flink.placement import JobPlacement
+from streamctl.machine import preflight
+from streamctl.machine.context import LocalContext
+from streamctl.machine.java import find_java
+from streamctl.machine.supervisor import RunAs, Supervisor, group_pids, rss_bytes
+from streamctl.runtimes.local import watchdog
+from streamctl.runtimes.local.base import LocalService
 from streamctl.runtimes.local.elasticsearch import Elasticsearch
-from streamctl.runtimes.local.flink import FlinkCluster, FlinkJobManager, FlinkTaskManager, flink_home
-from streamctl.runtimes.local.java import find_java
+from streamctl.runtimes.local.flink import FlinkJobManager, FlinkTaskManager
 from streamctl.runtimes.local.kafka import Kafka
 from streamctl.runtimes.local.postgres import Postgres, find_postgres_bin
 from streamctl.runtimes.local.python_apps import Indexer, Producer
-from streamctl.runtimes.local.supervisor import RunAs, Supervisor, group_pids, rss_bytes
 from streamctl.runtimes.model import NO_PROGRESS, Progress, ServiceStatus
 from streamctl.secrets import Secrets
 from streamctl.services import ServiceSpec, services_only, spec_ports, stack
@@ -90,8 +90,9 @@ class LocalRuntime:
         return self.context().endpoints
 
     # -- up ------------------------------------------------------------------------------------------
-    def exclusive(self):
-        return stack_lock(self.stack_dir, wait=True)
+    def exclusive(self, wait: bool = True):
+        """One `up` at a time per stack; wait=False raises StackBusy instead of waiting (the watchdog)."""
+        return stack_lock(self.stack_dir, wait=wait)
 
     def preflight(self, fetch: Callable[[], None] | None, progress: Progress = NO_PROGRESS) -> list[str]:
         kafka = self.settings.kafka
@@ -132,11 +133,6 @@ class LocalRuntime:
     def after_up(self) -> None:
         self._ensure_watchdog()
 
-    def restart_crashed(self) -> None:
-        """The watchdog's `up`: it does not wait for another `up` (StackBusy) and starts no second watchdog."""
-        with stack_lock(self.stack_dir, wait=False):
-            lifecycle.start(self)
-
     def crashed(self) -> list[str]:
         """Services that are down without having been stopped on purpose."""
         return [s.name for s in self.services
@@ -147,7 +143,7 @@ class LocalRuntime:
             return
         snapshot = self.stack_dir / "settings.yaml"
         snapshot.write_text(settings_yaml(self.settings))
-        self.supervisor.start(watchdog.NAME, [sys.executable, "-m", "streamctl.runtimes.local.watchdog",
+        self.supervisor.start(watchdog.NAME, [sys.executable, "-m", "streamctl.watchdog",
                                               "--settings", str(snapshot)], dict(os.environ), self.stack_dir)
 
     def start(self, spec: ServiceSpec, progress: Progress = NO_PROGRESS) -> bool:
@@ -185,8 +181,8 @@ class LocalRuntime:
         return self.settings.kafka.replication(), self.settings.kafka.min_isr()
 
     # -- the Flink job ---------------------------------------------------------------------------------
-    def job_config(self, ctx: LocalContext) -> provision.JobConfig:
-        return provision.JobConfig.of(self.settings, ctx.kafka, ctx.endpoints.postgres)
+    def job_config(self, ctx: LocalContext) -> JobConfig:
+        return JobConfig.of(self.settings, ctx.kafka, ctx.endpoints.postgres)
 
     def job_placement(self) -> JobPlacement:
         ctx = self.context()
@@ -198,11 +194,8 @@ class LocalRuntime:
                             failure_details=lambda: self.supervisor.tail(taskmanager, 15),
                             failure_hint=f"see `streamctl logs {taskmanager}`")
 
-    def job_cluster_runs(self) -> bool:
-        return self.supervisor.record("flink-jobmanager") is not None
-
-    def kafka_runs(self) -> bool:
-        return any(self.supervisor.record(s.name) for s in self.services if s.runs_as == "kafka")
+    def running(self, role: str) -> bool:
+        return any(self.supervisor.record(s.name) for s in self.services if s.runs_as == role)
 
     # -- down ----------------------------------------------------------------------------------------
     def before_down(self, purge: bool) -> None:
@@ -235,9 +228,7 @@ class LocalRuntime:
                              service.endpoint(), restarts)
 
     def addresses(self) -> dict[str, str]:
-        e = self.endpoints()
-        return {"Flink UI": e.flink_url, "producer API": e.producer_url, "Elasticsearch": e.elasticsearch.url,
-                "PostgreSQL": f"{e.postgres.host}:{e.postgres.port}", "Kafka": e.kafka.describe()}
+        return self.endpoints().addresses(s.name for s in self.specs)
 
     def log_path(self, name: str) -> Path:
         return self.supervisor.log_file(name)
@@ -259,15 +250,3 @@ class LocalRuntime:
                     yield line.decode(errors="replace").rstrip("\n")
                 else:
                     time.sleep(0.3)
-
-
-def fetch_missing(settings: Settings) -> None:
-    """Download any locked artifact that is not yet in the cache (used by `up`)."""
-    lock = read_lock(LOCK_FILE)
-    report = Fetcher(settings.cache_dir, settings.maven_repository).fetch(lock.artifacts)
-    if not report.ok:
-        from streamctl.errors import ArtifactError
-
-        artifact, error = report.failed[0]
-        raise ArtifactError(f"could not fetch {artifact.coordinates}: {error}",
-                            hint="run `streamctl fetch-connectors` for details")

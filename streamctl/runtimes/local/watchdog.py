@@ -7,15 +7,14 @@ idempotent `up` the CLI runs, which starts what is missing, waits until it is re
 the Flink job runs (restoring its newest checkpoint when the JobManager was lost). Attempts that
 fail back off from 2 s to 60 s. Every restart is counted in run/restarts.json, which `status` shows.
 
-    python -m streamctl.runtimes.local.watchdog --settings STACK_DIR/settings.yaml
+This is the policy (the loop and its counts); the process that runs it is streamctl/watchdog.py,
+above the core, since a restart is the core's `up`.
 """
 
 from __future__ import annotations
 
-import argparse
 import json
 import logging
-import signal
 import threading
 import time
 from pathlib import Path
@@ -86,29 +85,3 @@ def watch(crashed: Callable[[], list[str]], restart: Callable[[], Any], run_dir:
                 log.warning("restarted: %s", ", ".join(back))
         stop.wait(poll_s)
 
-
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--settings", required=True, help="the stack's settings, as `up` wrote them")
-    args = parser.parse_args()
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-
-    from streamctl.config import load_settings
-    from streamctl.runtimes.local.runtime import LocalRuntime
-    from streamctl.runtimes.select import stack_runtime
-
-    runtime = stack_runtime(load_settings(config_file=Path(args.settings), env={}))
-    assert isinstance(runtime, LocalRuntime), "only the local and external runtimes have a watchdog"
-    stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    signal.signal(signal.SIGINT, lambda *_: stop.set())
-    log.info("watching stack %s", runtime.settings.stack_name)
-    def pids() -> dict[str, int | None]:
-        return {s.name: (r.pid if (r := runtime.supervisor.record(s.name)) else None) for s in runtime.services}
-
-    watch(runtime.crashed, runtime.restart_crashed, runtime.supervisor.run_dir, stop, pids=pids)
-    log.info("stopped")
-
-
-if __name__ == "__main__":
-    main()

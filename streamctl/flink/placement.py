@@ -7,10 +7,11 @@ import dataclasses
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Protocol, runtime_checkable
 
-from streamctl.provision import JOB_CONFIG_FILE, JobConfig
-from streamctl.runtimes.local.flink import FlinkCluster
+from streamctl.errors import StreamctlError
+from streamctl.flink.cluster import FlinkCluster
+from streamctl.flink.config import JOB_CONFIG_FILE, JobConfig
 
 LAST_SAVEPOINT = "last-savepoint"  # the savepoint the next submission restores from (consumed by it)
 SAVEPOINTS_FILE = "savepoints.json"  # every savepoint streamctl took and kept, oldest first
@@ -61,3 +62,18 @@ class JobPlacement:
             return json.loads((self.state_dir / JOB_CONFIG_FILE).read_text())
         except (OSError, ValueError):
             return {}
+
+
+@runtime_checkable
+class JobHost(Protocol):
+    """A runtime that hosts the job's cluster (or reaches one): what the job needs of it. Not part of
+    the runtime contract (runtimes/model.py), which knows no Flink."""
+
+    def job_placement(self) -> JobPlacement: ...
+
+
+def placement_of(host: object) -> JobPlacement:
+    """Where the stack's job runs on this runtime."""
+    if not isinstance(host, JobHost):
+        raise StreamctlError(f"the {getattr(host, 'name', type(host).__name__)} runtime runs no Flink job")
+    return host.job_placement()

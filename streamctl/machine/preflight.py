@@ -13,7 +13,7 @@ from pathlib import Path
 
 from streamctl.config import Settings, env_name
 from streamctl.errors import PreflightError
-from streamctl.runtimes.local.supervisor import RunAs
+from streamctl.machine.supervisor import RunAs
 
 MIN_FREE_DISK_BYTES = 2 * 1024**3
 

@@ -14,22 +14,23 @@ import time
 from pathlib import Path
 from typing import Callable
 
-from streamctl import provision
 from streamctl.artifacts.job_jar import job_jar
 from streamctl.errors import StartupError
-from streamctl.runtimes.local.flink import FlinkCluster
-from streamctl.runtimes.model import Progress
+from streamctl.flink import config as job_config
+from streamctl.flink.cluster import FlinkCluster
+from streamctl.flink.config import JOB_CONFIG_FILE, JobConfig
+from streamctl.flink.rest import JobState, find_job, job_fully_running
+from streamctl.progress import Progress
 
-FINISHED_STATES = ("FINISHED", "CANCELED", "FAILED")
 # Ceilings, not expectations (a job that fails ends the wait at once): a loaded two-core machine
 # restoring RocksDB state took 40 s from submission to every task running.
 APPEAR_TIMEOUT_S = 120
 RUNNING_TIMEOUT_S = 180
 
 
-def needs_submission(job: provision.JobState | None) -> bool:
+def needs_submission(job: JobState | None) -> bool:
     """No job of the stack's name on the cluster, or only one that ended."""
-    return job is None or job.state in FINISHED_STATES
+    return job is None or job.ended
 
 
 def tail_file(path: Path, lines: int) -> str:
@@ -48,8 +49,8 @@ class JobSubmitter:
         self.failure_details = failure_details
         self.failure_hint = failure_hint
 
-    def ensure_running(self, config: provision.JobConfig, restore: str | None, progress: Progress,
-                       job: provision.JobState | None) -> tuple[str, str]:
+    def ensure_running(self, config: JobConfig, restore: str | None, progress: Progress,
+                       job: JobState | None) -> tuple[str, str]:
         """(job id, detail). Submits when `job` (the job of that name, as just found) needs it;
         `restore` is a savepoint or checkpoint location as the cluster sees it."""
         restored_from = ""
@@ -58,14 +59,14 @@ class JobSubmitter:
             progress.update("flink-job", "submitting", f"from {restore}" if restore else "fresh start")
             self.submit(config, restore)
             deadline = time.monotonic() + APPEAR_TIMEOUT_S
-            while (job := provision.find_job(self.rest_url, config.job_name)) is None or job.state in ("FINISHED", "CANCELED"):
+            while (job := find_job(self.rest_url, config.job_name)) is None or job.state in ("FINISHED", "CANCELED"):
                 if time.monotonic() > deadline:
                     raise StartupError("the submitted job did not appear in Flink", hint=self.failure_hint)
                 time.sleep(0.5)
         deadline = time.monotonic() + RUNNING_TIMEOUT_S
         detail = ""
         while time.monotonic() < deadline:
-            ok, detail = provision.job_fully_running(self.rest_url, job.job_id)
+            ok, detail = job_fully_running(self.rest_url, job.job_id)
             if ok:
                 return job.job_id, f"{detail}{restored_from}"
             if detail.startswith("FAILED"):
@@ -78,17 +79,17 @@ class JobSubmitter:
                     f" --all` recomputes every window from the topic instead; {self.failure_hint}")
         raise StartupError(f"the Flink job is not running: {detail}", hint=hint, details=self.failure_details())
 
-    def submit(self, config: provision.JobConfig, restore: str | None) -> None:
+    def submit(self, config: JobConfig, restore: str | None) -> None:
         ctx = self.cluster.ctx
         operator = job_jar(ctx.java.home, self.cluster.home, ctx.settings.cache_dir)
         config = dataclasses.replace(config, pipeline_jars=(*config.pipeline_jars, operator.resolve().as_uri()))
-        config_file = config.write(self.cluster.dir / provision.JOB_CONFIG_FILE)
+        config_file = config.write(self.cluster.dir / JOB_CONFIG_FILE)
         host_port = self.rest_url.removeprefix("http://")
         argv = ["bash", str(self.cluster.home / "bin" / "flink"), "run", "-m", host_port, "-d",
                 "-pyclientexec", sys.executable]
         if restore is not None:
             argv += ["-s", restore]
-        argv += ["-py", str(provision.JOB_FILE), "--config", str(config_file)]
+        argv += ["-py", str(job_config.JOB_FILE), "--config", str(config_file)]
         env = {**self.cluster.env(), "PYFLINK_CLIENT_EXECUTABLE": sys.executable}
         self.log_file.parent.mkdir(parents=True, exist_ok=True)
         with self.log_file.open("ab") as out:

@@ -5,9 +5,10 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 
-from streamctl.job.operations import current, savepoints
-from streamctl.job.placement import JobPlacement
+from streamctl.flink.operations import current, savepoints
+from streamctl.flink.placement import JobPlacement
 from streamctl.kafka_access import KafkaAccess
+from streamctl.kafka_info import end_offset, probe
 from streamctl.pipeline.job_lag import JobLag, lowest_watermark_ms, refresh_metrics
 from streamctl.waits import http_json
 
@@ -117,18 +118,13 @@ def job_report(p: JobPlacement, kafka: KafkaAccess | None, topic: str, group: st
 
 def partition_lag(kafka: KafkaAccess, group: str, topic: str) -> list[PartitionLag]:
     """Per partition: end offset, the offset the job committed with its last checkpoint, the lag."""
-    from confluent_kafka import Consumer, TopicPartition
+    from confluent_kafka import TopicPartition
 
-    consumer = Consumer({**kafka.librdkafka(), "group.id": group, "enable.auto.commit": False, "log_level": 0})
-    try:
-        metadata = consumer.list_topics(topic, timeout=5).topics.get(topic)
-        partitions = sorted(metadata.partitions) if metadata and metadata.partitions else []
+    with probe(kafka, topic, group, timeout_s=5) as (consumer, partitions):
         committed = consumer.committed([TopicPartition(topic, p) for p in partitions], timeout=5)
         lags = []
         for tp in committed:
-            end = consumer.get_watermark_offsets(TopicPartition(topic, tp.partition), timeout=5)[1]
+            end = end_offset(consumer, topic, tp.partition, timeout_s=5)
             done = tp.offset if tp.offset >= 0 else 0
             lags.append(PartitionLag(tp.partition, end, done, max(0, end - done)))
         return lags
-    finally:
-        consumer.close()

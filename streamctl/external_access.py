@@ -1,6 +1,7 @@
-"""The external runtime's addresses: Kafka, Flink, PostgreSQL and Elasticsearch that someone else runs,
-from the `external.*` settings. Passwords are never settings: each is named by an environment variable
-(`password_env`) or a file (`password_file`) and read when needed."""
+"""The external clusters' access: Kafka, Flink, PostgreSQL and Elasticsearch that someone else runs,
+read from the `external.*` settings (the external runtime's; Endpoints.of reads them for it).
+Passwords are never settings: each is named by an environment variable (`password_env`) or a file
+(`password_file`) and read when needed."""
 
 from __future__ import annotations
 
@@ -8,8 +9,8 @@ import os
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from streamctl.access import ElasticsearchAccess, PostgresAccess
 from streamctl.config import Settings, env_name
-from streamctl.endpoints import ElasticsearchAccess, Endpoints, PostgresAccess, host_of
 from streamctl.errors import ConfigError
 from streamctl.kafka_access import SASL_MECHANISMS, SECURITY_PROTOCOLS, KafkaAccess
 
@@ -87,22 +88,18 @@ def external_elasticsearch(settings: Settings) -> ElasticsearchAccess:
                                _ca(e.ca_file, "external.elasticsearch.ca_file"))
 
 
-def flink_rest_url(settings: Settings) -> str:
-    url = _required(settings.external.flink.rest_url, "external.flink.rest_url").rstrip("/")
+def external_url(settings: Settings, key: str) -> str:
+    """A service's URL in someone else's cluster: the setting external.<key> ("section.key"), http://host:port."""
+    section, name = key.split(".")
+    url = _required(getattr(getattr(settings.external, section), name), f"external.{key}").rstrip("/")
     parts = urlsplit(url)
     if parts.scheme != "http" or not parts.hostname or parts.path:
-        raise ConfigError(f"external.flink.rest_url must be http://host:port, got {url!r}",
+        raise ConfigError(f"external.{key} must be http://host:port, got {url!r}",
                           hint="HTTPS to the REST API is not supported yet: reach it through a tunnel"
                                " (kubectl port-forward) or a plain-HTTP internal address")
     return url
 
 
-def external_endpoints(settings: Settings) -> Endpoints:
-    """Everything streamctl reaches in the external clusters, plus its own producer API."""
-    return Endpoints(
-        kafka=external_kafka(settings),
-        producer_url=f"http://{host_of(settings)}:{settings.ports.producer}",
-        flink_url=flink_rest_url(settings),
-        elasticsearch=external_elasticsearch(settings),
-        postgres=external_postgres(settings),
-    )
+def flink_rest_url(settings: Settings) -> str:
+    return external_url(settings, "flink.rest_url")
+

@@ -18,10 +18,11 @@ from typing import Callable
 from urllib.parse import urlsplit
 
 from streamctl.errors import JobStateError, ServiceUnavailable, StartupError, StreamctlError, UsageError
-from streamctl.job.placement import SAVEPOINTS_FILE, JobPlacement
-from streamctl.provision import JOB_STATE_FORMAT, JobConfig, JobState, find_job, latest_checkpoint
-from streamctl.runtimes.flink_job import JobSubmitter, needs_submission
-from streamctl.runtimes.model import NO_PROGRESS, Progress
+from streamctl.flink.config import JOB_STATE_FORMAT, JobConfig
+from streamctl.flink.placement import SAVEPOINTS_FILE, JobPlacement
+from streamctl.flink.rest import JobState, find_job, latest_checkpoint
+from streamctl.flink.submit import JobSubmitter, needs_submission
+from streamctl.progress import NO_PROGRESS, Progress
 from streamctl.waits import http_json
 
 LIVE = ("RUNNING", "CREATED", "INITIALIZING", "RESTARTING", "FAILING", "RECONCILING")
@@ -140,7 +141,7 @@ def take_savepoint(p: JobPlacement, keep: int, timeout_s: float = 120) -> tuple[
 def stop(p: JobPlacement, keep: int, drain: bool = False, timeout_s: float = 120) -> Savepoint | None:
     """Stop with a savepoint, which the next submission restores from. None: it was not running."""
     job = current(p)
-    if job is None or job.state in ("FINISHED", "CANCELED", "FAILED"):
+    if job is None or job.ended:
         return None
     if job.state != "RUNNING":
         running(p, "stop the job")  # raises, naming the state

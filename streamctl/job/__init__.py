@@ -1,1 +1,0 @@
-"""The Flink job as something to operate: placement, savepoints, stop, resume, rescale, upgrade, replay."""
