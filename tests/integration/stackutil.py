@@ -29,8 +29,9 @@ TEST_PORTS = {"kafka": 29092, "kafka_controller": 29093, "flink_rest": 28081, "f
               "kibana": 25601, "kafka_ui": 28080, "ui": 28090}
 
 # The single-node local stack shared by the modules that need only a healthy default stack (conftest.py).
+# Windows of 5 s: every wait for the last window to close (validate --wait) is that much shorter.
 SHARED_STACK_NAME = "it-local"
-SHARED_WINDOW_S = 10
+SHARED_WINDOW_S = 5
 
 
 def make_stack_config(name: str, window_seconds: int = 10, **extra) -> Path:

@@ -27,7 +27,7 @@ def test_docker_stack_up_load_validate_exact_and_down_leaves_nothing():
     probe = make_stack_config("probe")
     versions = local_versions(settings_of(probe).cache_dir)
     shutil.rmtree(probe.parent, ignore_errors=True)
-    config = make_stack_config("dock", window_seconds=10, docker={
+    config = make_stack_config("dock", window_seconds=5, docker={
         "images": local_image_settings(versions), "disabled_services": "kibana,kafka-ui"})
     project = "streamctl-dock"
     try:
@@ -46,7 +46,7 @@ def test_docker_stack_up_load_validate_exact_and_down_leaves_nothing():
         assert cli(config, "up", "--runtime", "docker") == 0, "a second up is a no-op"
         assert {c["Id"] for c in client.api.containers(filters={"label": f"{LABEL_PROJECT}={project}"})} == ids
 
-        assert cli(config, "load", "--users", "20", "--duration", "20s") == 0
+        assert cli(config, "load", "--users", "20", "--duration", "10s") == 0
         assert cli(config, "validate", "--wait", "90s") == 0
         assert_live_view_shows_the_exact_stack(config)  # a process of this machine beside the containers
 

@@ -27,7 +27,7 @@ from tests.integration.stackutil import (
 from tests.integration.stackutil import pg_connect, job_exceptions
 
 pytestmark = pytest.mark.integration
-WINDOW_S = 10
+WINDOW_S = 5  # short windows: shorter waits for the last one to close
 MAX_LAG_S = 5
 
 

@@ -89,7 +89,8 @@ def test_after_a_crash_of_the_whole_flink_cluster_the_job_resumes_from_its_newes
     assert cli(stack, "up") == ExitCode.OK  # (or the watchdog, whichever comes first)
     restored = restored_from(stack)
     # a retained checkpoint (Flink reports any `-s` restore as a savepoint restore: the path tells)
-    assert "/checkpoints/" in restored["external_path"] and "/chk-" in restored["external_path"]
+    path = restored.get("external_path", "")
+    assert "/checkpoints/" in path and "/chk-" in path, f"the job did not resume from a checkpoint: {restored}"
     assert_exact(stack, capsys, "120s")
 
 

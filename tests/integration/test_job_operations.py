@@ -23,12 +23,14 @@ pytestmark = pytest.mark.integration
 
 API = f"http://127.0.0.1:{TEST_PORTS['producer']}"
 TIMINGS: dict[str, float] = {}
+# Short windows: shorter waits for the last one to close. `upgrade` is refused a new size, `--replay` takes it.
+WINDOW_S, UPGRADED_WINDOW_S = 5, 10
 
 
 @pytest.fixture(scope="module")
 def stack():
     with running_stack("it-jobops", kafka={"partitions": 3},
-                       flink={"window_seconds": 10, "checkpoint_interval_seconds": 5,
+                       flink={"window_seconds": WINDOW_S, "checkpoint_interval_seconds": 5,
                               "taskmanagers": 2, "slots_per_taskmanager": 1}) as config:
         yield config
     print("\njob operation timings (command start to RUNNING again):", json.dumps(TIMINGS))
@@ -114,14 +116,14 @@ def test_upgrade_keeps_state_refuses_a_new_window_size_and_replay_rebuilds_it(st
         set_setting(stack, "flink", "checkpoint_interval_seconds", 4)  # compatible: same operators
         timed("upgrade", stack, capsys, "upgrade")
         assert restored_from(stack).get("is_savepoint") is True
-        set_setting(stack, "flink", "window_seconds", 20)
+        set_setting(stack, "flink", "window_seconds", UPGRADED_WINDOW_S)
         code, result = job(stack, capsys, "upgrade")
-        assert code == ExitCode.JOB_STATE and "window_seconds 10 -> 20" in result["error"], result
+        assert code == ExitCode.JOB_STATE and f"window_seconds {WINDOW_S} -> {UPGRADED_WINDOW_S}" in result["error"], result
         assert job(stack, capsys, "status")[0] == ExitCode.OK  # refused before touching the running job
         timed("upgrade --replay", stack, capsys, "upgrade", "--replay")
         poster.wait_for_more(50)
     report = assert_exact(stack, capsys, "180s")
-    assert all(w % 20_000 == 0 for w in _window_starts(stack))  # every row now a 20 s window
+    assert all(w % (UPGRADED_WINDOW_S * 1000) == 0 for w in _window_starts(stack))  # every row a window of the new size
     assert report["topic"]["transactions"] > 0
 
 

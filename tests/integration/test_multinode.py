@@ -35,7 +35,7 @@ TASKMANAGERS = ("flink-taskmanager-1", "flink-taskmanager-2")
 @pytest.fixture(scope="module")
 def stack():
     with running_stack("it-multi", kafka={"partitions": 3, "brokers": 3, "security": "sasl_ssl"},
-                       flink={"window_seconds": 10, "checkpoint_interval_seconds": 5,
+                       flink={"window_seconds": 5, "checkpoint_interval_seconds": 5,
                               "taskmanagers": 2, "slots_per_taskmanager": 2,  # free slots for the external job
                               "taskmanager_memory_mb": 1024}) as config:
         yield config
@@ -167,7 +167,7 @@ def external_config(stack, name: str = "it-ext", kafka: dict | None = None, flin
         "stack_name": name, "state_dir": str(multi.state_dir), "runtime": "external",
         "ports": {**TEST_PORTS, "producer": EXTERNAL_PRODUCER, "ui": TEST_PORTS["ui"] + 1000},
         "kafka": {"topic": "ext-transactions", "aggregates_topic": "ext-aggregated", "partitions": 3},
-        "flink": {"window_seconds": 10, "checkpoint_interval_seconds": 5,
+        "flink": {"window_seconds": 5, "checkpoint_interval_seconds": 5,
                   "parallelism": 2},
         "elasticsearch": {"index": "ext-aggregated"},
         "external": {
