@@ -1,7 +1,7 @@
 """One sequence for every runtime: `up`, `down` and `status` over the stack model.
 
 A runtime only checks its own preconditions, starts, stops and inspects its services, and says
-where they answer (`Runtime` below). Everything else happens here, once: the order (dependencies
+where they answer (`Runtime`, in `runtimes/model.py`). Everything else happens here, once: the order (dependencies
 first, independent steps in parallel), the provisioning steps, the job's restore policy, the
 savepoint before anything stops, the job state and consumer lag that `status` reports.
 """

@@ -8,7 +8,7 @@ with the operator's jar (streamctl/artifacts/job_jar.py compiles it) among job.j
 
 job.json names the Kafka bootstrap servers and topics, the JDBC URL and credentials, the window size,
 the watermark delay, the event-time tolerance and the retry horizon (streamctl writes it; see
-streamctl/provision.py, JobConfig).
+streamctl/flink/config.py, JobConfig).
 
 What it does (streamctl/pipeline/windows.py mirrors every rule for `validate`):
   transactions (Kafka, JSON; the topic stamps each record with its append time)
