@@ -259,7 +259,7 @@ def test_validate_reads_the_running_jobs_rules_not_todays_settings(stack, capsys
     code, report = validate_json(changed, capsys, "--wait", "60s")
     assert code == ExitCode.OK, json.dumps(report)[:3000]
     assert report["job"]["window_seconds"] == WINDOW_S and report["job"]["dedup_minutes"] == 10
-    assert any("window_seconds = 10" in note and "settings now say 30" in note for note in report["notes"])
+    assert any(f"window_seconds = {WINDOW_S}" in note and "settings now say 30" in note for note in report["notes"])
 
 
 
