@@ -266,10 +266,6 @@ def completed_checkpoints(stack) -> int:
 
 def topic_end_offset(config, topic: str) -> int:
     """The sum of a topic's end offsets: how many records were ever written to it."""
-    settings = settings_of(config)
-    consumer = KafkaConsumer(**Endpoints.of(settings).kafka.kafka_python(), enable_auto_commit=False)
-    try:
-        partitions = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or ()]
-        return sum(consumer.end_offsets(partitions).values()) if partitions else 0
-    finally:
-        consumer.close()
+    from streamctl.kafka_info import end_offsets
+
+    return sum(end_offsets(Endpoints.of(settings_of(config)).kafka, topic).values())
