@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import importlib
 import os
+import pkgutil
 import shutil
 import sys
 import time
@@ -23,18 +25,30 @@ from streamctl.machine.java import find_java
 from streamctl.machine.supervisor import RunAs, Supervisor, group_pids, rss_bytes
 from streamctl.runtimes.local import watchdog
 from streamctl.runtimes.local.base import LocalService
-from streamctl.runtimes.local.elasticsearch import Elasticsearch
-from streamctl.runtimes.local.flink import FlinkJobManager, FlinkTaskManager
-from streamctl.runtimes.local.kafka import Kafka
-from streamctl.runtimes.local.postgres import Postgres, find_postgres_bin
-from streamctl.runtimes.local.python_apps import Indexer, Producer
+from streamctl.runtimes.local.postgres import find_postgres_bin
 from streamctl.runtimes.model import NO_PROGRESS, Progress, ServiceStatus
 from streamctl.secrets import Secrets
 from streamctl.services import ServiceSpec, services_only, spec_ports, stack
 
-SERVICE_CLASSES: dict[str, type[LocalService]] = {
-    cls.name: cls for cls in (Postgres, Kafka, Elasticsearch, FlinkJobManager, FlinkTaskManager, Producer, Indexer)
-}
+
+def local_service_classes(package: str = __name__.rpartition(".")[0]) -> dict[str, type[LocalService]]:
+    """The class that runs each role as a local process, found rather than listed: every LocalService
+    with a name defined in a module of this package. A new service's class is a new module here.
+    Two classes for one role are an error (tests/unit/test_local_classes.py holds these to the model)."""
+    found: dict[str, type[LocalService]] = {}
+    for info in pkgutil.iter_modules(importlib.import_module(package).__path__):
+        module = importlib.import_module(f"{package}.{info.name}")
+        for cls in vars(module).values():
+            if not (isinstance(cls, type) and issubclass(cls, LocalService) and cls.name
+                    and cls.__module__ == module.__name__):
+                continue
+            if cls.name in found:
+                raise TypeError(f"two local classes run {cls.name}: {found[cls.name].__qualname__} and {cls.__qualname__}")
+            found[cls.name] = cls
+    return found
+
+
+SERVICE_CLASSES = local_service_classes()
 
 
 KAFKA_LAYOUT = "kafka-layout"  # what the stack's Kafka was formatted as; it cannot change in place
