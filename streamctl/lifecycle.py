@@ -102,8 +102,25 @@ def start(runtime: Runtime, progress: Progress = NO_PROGRESS, fetch: Callable[[]
 
 # -- provisioning steps ----------------------------------------------------------------------------
 # One function per provisioning step of the model (services.py, kind TASK), idempotent, run from this
-# machine the same way on every runtime. A new step is a function and its line in STEPS.
+# machine the same way on every runtime. A new step is a function here, registered by `@step(name)`
+# under the name of its TASK in the model.
 
+StepFunction = Callable[[Runtime, Endpoints, Progress], str]
+STEPS: dict[str, StepFunction] = {}
+
+
+def step(name: str) -> Callable[[StepFunction], StepFunction]:
+    """Register the function of the model's provisioning step `name` (one function per step)."""
+    def register(function: StepFunction) -> StepFunction:
+        if name in STEPS:
+            raise TypeError(f"two functions for the provisioning step {name}: {STEPS[name].__name__} and"
+                            f" {function.__name__}")
+        STEPS[name] = function
+        return function
+    return register
+
+
+@step("topics")
 def _topics(runtime: Runtime, endpoints: Endpoints, progress: Progress) -> str:
     s = runtime.settings
     replication, min_isr = provision.topic_replication(runtime)
@@ -114,6 +131,7 @@ def _topics(runtime: Runtime, endpoints: Endpoints, progress: Progress) -> str:
         else "present"
 
 
+@step("schema")
 def _schema(runtime: Runtime, endpoints: Endpoints, progress: Progress) -> str:
     if runtime.owns_clusters:  # streamctl's own server: the database too
         provision.apply_schema(dataclasses.replace(endpoints.postgres, database="postgres").dsn(),
@@ -123,33 +141,30 @@ def _schema(runtime: Runtime, endpoints: Endpoints, progress: Progress) -> str:
     return f"{endpoints.postgres.database}.sales_summary ready"
 
 
+@step("index-template")
 def _index_template(runtime: Runtime, endpoints: Endpoints, progress: Progress) -> str:
     index = runtime.settings.elasticsearch.index
     provision.install_index_template(endpoints.elasticsearch, index)
     return f"{index} ready"
 
 
+@step("kibana-objects")
 def _kibana_objects(runtime: Runtime, endpoints: Endpoints, progress: Progress) -> str:
     return kibana.import_saved_objects(endpoints.kibana_url)
 
 
+@step("flink-job")
 def _flink_job(runtime: Runtime, endpoints: Endpoints, progress: Progress) -> str:
     return operations.ensure_running(placement_of(runtime), progress)[1]
-
-
-STEPS: dict[str, Callable[[Runtime, Endpoints, Progress], str]] = {
-    "topics": _topics, "schema": _schema, "index-template": _index_template, "kibana-objects": _kibana_objects,
-    "flink-job": _flink_job,
-}
 
 
 def run_task(runtime: Runtime, name: str, progress: Progress = NO_PROGRESS) -> str:
     """One provisioning step (idempotent), from this machine, the same on every runtime."""
     endpoints = runtime.endpoints()
-    step = STEPS.get(name)
-    if step is None:
+    function = STEPS.get(name)
+    if function is None:
         raise StreamctlError(f"unknown provisioning step {name}")
-    return step(runtime, endpoints, progress)
+    return function(runtime, endpoints, progress)
 
 
 # -- down -------------------------------------------------------------------------------------------

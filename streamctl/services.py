@@ -2,7 +2,7 @@
 depends on, which ports it binds (on this machine, and inside the containers' network), what "ready"
 means for it (Readiness), how clients reach it and what `up` prints for it (Access), and which
 runtimes run it; each provisioning step one object beside the service it provisions (kind TASK, its
-function in lifecycle.STEPS).
+function in lifecycle, registered under the same name by `@step`).
 
 The local runtime launches these services as processes and polls their declared readiness; the
 docker runtime derives its Compose project's `ports:` and `depends_on:` from them (stack/compose.yaml

@@ -20,3 +20,9 @@ def test_an_unknown_step_is_refused_by_name():
 
     with pytest.raises(StreamctlError, match="unknown provisioning step nosuch"):
         lifecycle.run_task(Nowhere(), "nosuch")  # type: ignore[arg-type]
+
+
+def test_a_step_registered_twice_is_refused():
+    with pytest.raises(TypeError, match="two functions for the provisioning step topics"):
+        lifecycle.step("topics")(lambda runtime, endpoints, progress: "again")
+    assert lifecycle.STEPS["topics"].__name__ == "_topics"
