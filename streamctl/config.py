@@ -13,11 +13,12 @@ import re
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Generic, Iterator, Mapping, TypeVar
 
 import yaml
 
 from streamctl.errors import ConfigError
+from streamctl.services import CLIENT_RUNTIMES, CLUSTER_RUNTIMES, port_defaults
 
 ENV_PREFIX = "STREAMCTL_"
 CONFIG_FILE_NAME = "streamctl.yaml"
@@ -43,19 +44,59 @@ def _default_cache_home() -> Path:
     return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "streamctl"
 
 
-@dataclass
-class Ports:
-    kafka: int = 9092
-    kafka_controller: int = 9093
-    flink_rest: int = 8081
-    flink_rpc: int = 6123
-    postgres: int = 5432
-    elasticsearch: int = 9200
-    elasticsearch_transport: int = 9300
-    producer: int = 5000
-    kibana: int = 5601
-    kafka_ui: int = 8080
-    ui: int = 8090  # streamctl's live view (`streamctl ui`), a process of this machine on every runtime
+V = TypeVar("V")
+
+
+class Table(Generic[V]):
+    """A section whose keys another module declares (ports.*: the stack model's ports): one value of
+    one type per key, read and set as attributes like a dataclass section's (settings.ports.kafka),
+    loaded, listed and printed like one (unknown keys are errors)."""
+
+    value_type: type[V]
+    _values: dict[str, V]
+
+    def __init__(self, value_type: type[V], defaults: Mapping[str, V], **values: V) -> None:
+        clashes = [key for key in defaults if hasattr(type(self), key)]
+        if clashes:
+            raise TypeError(f"{type(self).__name__} keys {clashes} would hide its own attributes")
+        object.__setattr__(self, "value_type", value_type)
+        object.__setattr__(self, "_values", dict(defaults))
+        for key, value in values.items():
+            setattr(self, key, value)
+
+    def keys(self) -> list[str]:
+        return list(self._values)
+
+    def items(self) -> Iterator[tuple[str, V]]:
+        return iter(list(self._values.items()))
+
+    def __getattr__(self, name: str) -> V:
+        values = self.__dict__.get("_values", {})  # absent while copy or pickle rebuilds one
+        if name in values:
+            return values[name]
+        raise AttributeError(f"{type(self).__name__} has no {name!r}")
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if name not in self._values:
+            raise AttributeError(f"{type(self).__name__} has no {name!r}")
+        self._values[name] = value
+
+    def __eq__(self, other: object) -> bool:
+        return type(other) is type(self) and self._values == other._values  # type: ignore[attr-defined]
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({', '.join(f'{k}={v!r}' for k, v in self._values.items())})"
+
+
+OWN_PORTS = {"ui": 8090}  # streamctl's live view (`streamctl ui`), a process of this machine on every runtime
+
+
+class Ports(Table[int]):
+    """ports.<name>: one for each port the stack model declares (services.PortSpec, with its
+    default), plus streamctl's own (OWN_PORTS)."""
+
+    def __init__(self, **ports: int) -> None:
+        super().__init__(int, {**port_defaults(), **OWN_PORTS}, **ports)
 
 
 @dataclass
@@ -237,13 +278,21 @@ def _type_hints(cls: type) -> dict[str, Any]:
     return typing.get_type_hints(cls)
 
 
+def _is_section(value: Any) -> bool:
+    return dataclasses.is_dataclass(value) or isinstance(value, Table)
+
+
 def _flatten(obj: Any, prefix: str = "") -> typing.Iterator[tuple[str, Any]]:
+    if isinstance(obj, Table):
+        for key, item in obj.items():
+            yield prefix + key, item
+        return
     for f in dataclasses.fields(obj):
         if f.metadata.get("internal"):
             continue
         value = getattr(obj, f.name)
         name = prefix + f.name
-        if dataclasses.is_dataclass(value):
+        if _is_section(value):
             yield from _flatten(value, name + ".")
         else:
             yield name, value
@@ -307,8 +356,12 @@ def _apply(
     from_text: bool = False,
     sources: dict[str, str] | None = None,
 ) -> None:
-    hints = _type_hints(type(target))
-    known = {f.name for f in dataclasses.fields(target) if not f.metadata.get("internal")}
+    if isinstance(target, Table):
+        hints: dict[str, Any] = dict.fromkeys(target.keys(), target.value_type)
+    else:
+        hints = _type_hints(type(target))
+    known = set(hints) if isinstance(target, Table) else \
+        {f.name for f in dataclasses.fields(target) if not f.metadata.get("internal")}
     for key, value in values.items():
         name = prefix + str(key)
         if key not in known:
@@ -317,7 +370,7 @@ def _apply(
                 hint="`streamctl config` lists every setting with its value",
             )
         current = getattr(target, key)
-        if dataclasses.is_dataclass(current):
+        if _is_section(current):
             if not isinstance(value, Mapping):
                 raise ConfigError(f"{name} in {source} must be a mapping of settings", hint=f"fix {name} in {source}")
             _apply(current, value, source, name + ".", from_text, sources)
@@ -392,10 +445,8 @@ def load_settings(
 
 
 KAFKA_SECURITY = ("plaintext", "sasl_ssl")
-# The runtimes, named once: `runtime:` and --runtime take one of these; runtimes/select.py builds each.
-RUNTIMES = ("auto", "local", "docker", "external")
-CLUSTER_RUNTIMES = ("local", "docker")  # where streamctl runs the clusters itself
-CLIENT_RUNTIMES = ("external",)  # where the clusters are someone else's, named by external.*
+# `runtime:` and --runtime take one of the runtimes the stack model names (services.py) or auto.
+RUNTIMES = ("auto", *CLUSTER_RUNTIMES, *CLIENT_RUNTIMES)
 RUNTIME_HELP = ("local, docker, external (clusters named by external.*) or auto (docker when an"
                 " engine answers, else local).")
 
@@ -436,7 +487,7 @@ def _validate(settings: Settings) -> None:
     _validate_bind_address(settings)
     if settings.runtime not in RUNTIMES:
         raise ConfigError(f"runtime must be {', '.join(RUNTIMES)}, got {settings.runtime!r}", hint="fix runtime")
-    ports = dataclasses.asdict(settings.ports)
+    ports = dict(settings.ports.items())
     for name, port in ports.items():
         if not 1 <= port <= 65535:
             raise ConfigError(f"ports.{name} must be between 1 and 65535, got {port}", hint=f"fix ports.{name}")

@@ -16,19 +16,24 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
-from streamctl.config import CLIENT_RUNTIMES, CLUSTER_RUNTIMES, Settings, broker_ports
 from streamctl.errors import ConfigError, StreamctlError
 
 SERVICE = "service"  # a long-running process or container
 TASK = "task"  # a provisioning step that runs once per `up` (idempotent)
 
-
-RUNTIMES = CLUSTER_RUNTIMES + CLIENT_RUNTIMES  # config.py names them
+# The runtimes, named once (`runtime:` and --runtime take one of these or auto; runtimes/select.py builds each).
+CLUSTER_RUNTIMES = ("local", "docker")  # where streamctl runs the clusters itself
+CLIENT_RUNTIMES = ("external",)  # where the clusters are someone else's, named by external.*
+RUNTIMES = CLUSTER_RUNTIMES + CLIENT_RUNTIMES
 
 
 @dataclass(frozen=True)
 class PortSpec:
+    """A port the service binds on this machine: the setting ports.<setting>, `default` unless the
+    settings say otherwise (config.Ports holds one setting per PortSpec of the stack)."""
+
     setting: str  # the name in settings.ports: the port on this machine
+    default: int  # its default number
     in_network: int = 0  # the port inside the containers' network; 0: containers do not publish it
     peers: int = 0  # the port other containers reach it on, when not in_network (Kafka's INTERNAL listener)
 
@@ -94,15 +99,17 @@ EVERYWHERE = RUNTIMES
 DOCKER_ONLY = ("docker",)  # only as container images, which streamctl cannot run as local processes
 
 STACK: tuple[ServiceSpec, ...] = (
-    ServiceSpec("postgres", "PostgreSQL (sales_summary)", (), (PortSpec("postgres", 5432),),
+    ServiceSpec("postgres", "PostgreSQL (sales_summary)", (), (PortSpec("postgres", 5432, 5432),),
                 ready=Readiness("accepts connections"), access=Access("PostgreSQL", 4)),
-    ServiceSpec("kafka", "Kafka broker, KRaft", (), (PortSpec("kafka", 9092, peers=19092), PortSpec("kafka_controller")),
+    ServiceSpec("kafka", "Kafka broker, KRaft", (),
+                (PortSpec("kafka", 9092, 9092, peers=19092), PortSpec("kafka_controller", 9093)),
                 ready=Readiness("answers API-versions requests"), access=Access("Kafka", 5)),
     ServiceSpec("elasticsearch", "Elasticsearch (transactions-aggregated)", (),
-                (PortSpec("elasticsearch", 9200), PortSpec("elasticsearch_transport")),
+                (PortSpec("elasticsearch", 9200, 9200), PortSpec("elasticsearch_transport", 9300)),
                 ready=http("elasticsearch", "/_cluster/health?wait_for_status=yellow&timeout=1s", "cluster health yellow",
                            timeout_s=3), access=Access("Elasticsearch", 3)),
-    ServiceSpec("flink-jobmanager", "Flink JobManager (REST/UI)", (), (PortSpec("flink_rest", 8081), PortSpec("flink_rpc")),
+    ServiceSpec("flink-jobmanager", "Flink JobManager (REST/UI)", (),
+                (PortSpec("flink_rest", 8081, 8081), PortSpec("flink_rpc", 6123)),
                 ready=http("flink_rest", "/overview", "REST /overview answers"),
                 access=Access("Flink UI", 1, "flink_rest", external="flink.rest_url")),
     # Started beside the JobManager, not after it: it keeps retrying until it registers.
@@ -111,7 +118,7 @@ STACK: tuple[ServiceSpec, ...] = (
     ServiceSpec("topics", "Kafka topics", ("kafka",), kind=TASK, runtimes=EVERYWHERE),
     ServiceSpec("schema", "database and sales_summary table", ("postgres",), kind=TASK, runtimes=EVERYWHERE),
     ServiceSpec("index-template", "Elasticsearch index template", ("elasticsearch",), kind=TASK, runtimes=EVERYWHERE),
-    ServiceSpec("producer", "producer REST API", ("topics",), (PortSpec("producer", 5000),),
+    ServiceSpec("producer", "producer REST API", ("topics",), (PortSpec("producer", 5000, 5000),),
                 ready=http("producer", "/health", "GET /health answers 200"), access=Access("producer API", 2, "producer"),
                 runtimes=EVERYWHERE),
     ServiceSpec("indexer", "Elasticsearch indexer", ("topics", "index-template"),
@@ -120,19 +127,20 @@ STACK: tuple[ServiceSpec, ...] = (
     # Submitted once the JobManager answers; it then waits for the TaskManager's slots to run.
     ServiceSpec("flink-job", "aggregation job RUNNING", ("topics", "schema", "flink-jobmanager"), kind=TASK,
                 runtimes=EVERYWHERE),
-    ServiceSpec("kibana", "Kibana (dashboards)", ("elasticsearch",), (PortSpec("kibana", 5601),),
+    ServiceSpec("kibana", "Kibana (dashboards)", ("elasticsearch",), (PortSpec("kibana", 5601, 5601),),
                 ready=http("kibana", "/api/status", "/api/status level available"), access=Access("Kibana", 6, "kibana"),
                 runtimes=DOCKER_ONLY),
     ServiceSpec("kibana-objects", "Kibana data view and dashboard", ("kibana", "index-template"), kind=TASK,
                 runtimes=DOCKER_ONLY),
-    ServiceSpec("kafka-ui", "Kafka UI", ("kafka",), (PortSpec("kafka_ui", 8080),),
+    ServiceSpec("kafka-ui", "Kafka UI", ("kafka",), (PortSpec("kafka_ui", 8080, 8080),),
                 ready=http("kafka_ui", "/actuator/health", "/actuator/health UP"), access=Access("Kafka UI", 7, "kafka_ui"),
                 runtimes=DOCKER_ONLY),
 )
 
 
-# Roles that the settings may multiply (kafka.brokers, flink.taskmanagers).
-SCALED_ROLES = {"kafka": lambda s: s.kafka.brokers, "flink-taskmanager": lambda s: s.flink.taskmanagers}
+def port_defaults(specs: tuple[ServiceSpec, ...] = STACK) -> dict[str, int]:
+    """ports.<name> -> its default number, for every port the stack binds, in declared order."""
+    return {port.setting: port.default for spec in specs for port in spec.ports}
 
 
 def printed(names: set[str], specs: tuple[ServiceSpec, ...] = STACK) -> list[ServiceSpec]:
@@ -167,34 +175,6 @@ def for_runtime(runtime: str, disabled: tuple[str, ...] = (), specs: tuple[Servi
                               hint=f"leave out {spec.name} too, or keep {', '.join(needed)}")
     names = {s.name for s in kept}
     return tuple(replace(s, depends_on=tuple(d for d in s.depends_on if d in names)) for s in kept)
-
-
-def stack(settings: Settings, runtime: str = "local") -> tuple[ServiceSpec, ...]:
-    """The stack as these settings ask for it on this runtime: a role that runs N times becomes
-    `role-1`..`role-N`, and whatever depended on the role depends on every instance."""
-    disabled = settings.docker.disabled() if runtime == "docker" else ()
-    instances: dict[str, list[str]] = {}
-    specs: list[ServiceSpec] = []
-    for spec in for_runtime(runtime, disabled):
-        count = SCALED_ROLES[spec.name](settings) if spec.name in SCALED_ROLES else 1
-        if count == 1:
-            instances[spec.name] = [spec.name]
-            specs.append(spec)
-            continue
-        names = [f"{spec.name}-{n}" for n in range(1, count + 1)]
-        instances[spec.name] = names
-        specs += [replace(spec, name=name, description=f"{spec.description} {n}/{count}", role=spec.name, instance=n)
-                  for n, name in enumerate(names, 1)]
-    return tuple(replace(spec, depends_on=tuple(i for dep in spec.depends_on for i in instances.get(dep, [dep])))
-                 for spec in specs)
-
-
-def spec_ports(settings: Settings, spec: ServiceSpec) -> list[tuple[str, int]]:
-    """(setting name, port) for each port the service binds; a further broker's are derived."""
-    if spec.runs_as == "kafka" and spec.instance > 1:
-        client, controller = broker_ports(settings, spec.instance)
-        return [("kafka", client), ("kafka_controller", controller)]
-    return [(port.setting, getattr(settings.ports, port.setting)) for port in spec.ports]
 
 
 def in_network(name: str) -> tuple[str, int]:

@@ -20,7 +20,8 @@ from streamctl.runtimes.docker.compose import ComposeError
 from streamctl.runtimes.docker.runtime import DockerRuntime
 from streamctl.runtimes.model import ServiceStatus
 from streamctl.secrets import Secrets
-from streamctl.services import STACK, TASK, ServiceSpec, by_name, for_runtime, stack
+from streamctl.services import STACK, TASK, ServiceSpec, by_name, for_runtime
+from streamctl.topology import stack
 
 
 def settings(tmp_path, **overrides):

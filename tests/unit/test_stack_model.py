@@ -12,7 +12,7 @@ from streamctl.external_access import flink_rest_url
 from streamctl.kafka_access import KafkaAccess
 from streamctl.provision import JobConfig, StackNames
 from streamctl.secrets import Secrets
-from streamctl.services import spec_ports, stack
+from streamctl.topology import spec_ports, stack
 
 
 def settings(tmp_path, **overrides):

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import base64
 import contextlib
-import dataclasses
 import os
 import shutil
 import time
@@ -38,7 +37,8 @@ from streamctl.runtimes.docker.contexts import stager
 from streamctl.runtimes.docker.engine import Engine, connect
 from streamctl.runtimes.model import NO_PROGRESS, Progress, ServiceStatus
 from streamctl.secrets import Secrets
-from streamctl.services import ServiceSpec, in_network, services_only, spec_ports, stack
+from streamctl.services import ServiceSpec, in_network, services_only
+from streamctl.topology import spec_ports, stack
 
 SAVEPOINTS_IN_CLUSTER = Path("/flink-state/savepoints")
 IMAGE_VARIABLES = {  # docker.images.<key> -> the compose file's variable
@@ -209,7 +209,7 @@ class DockerRuntime:
 
     def _check_ports(self, engine: Engine) -> None:
         running = {name for name, c in engine.containers().items() if c.state == "running"}
-        by_port = {port: name for name, port in dataclasses.asdict(self.settings.ports).items()}
+        by_port = {port: name for name, port in self.settings.ports.items()}
         for service in engine.project.services.values():
             if service.name in running:
                 continue

@@ -27,7 +27,8 @@ from streamctl.runtimes.external.doctor import Finding, doctor, min_isr_for, rep
 from streamctl.runtimes.local.runtime import LocalRuntime
 from streamctl.runtimes.model import NO_PROGRESS, Progress
 from streamctl.secrets import Secrets
-from streamctl.services import services_only, stack
+from streamctl.services import services_only
+from streamctl.topology import stack
 from streamctl.waits import http_json
 
 # What the local client must not hand to someone else's cluster: its own addresses, memory and state

@@ -28,7 +28,8 @@ from streamctl.runtimes.local.base import LocalService
 from streamctl.runtimes.local.postgres import find_postgres_bin
 from streamctl.runtimes.model import NO_PROGRESS, Progress, ServiceStatus
 from streamctl.secrets import Secrets
-from streamctl.services import ServiceSpec, services_only, spec_ports, stack
+from streamctl.services import ServiceSpec, services_only
+from streamctl.topology import spec_ports, stack
 
 
 def local_service_classes(package: str = __name__.rpartition(".")[0]) -> dict[str, type[LocalService]]:
