@@ -18,7 +18,7 @@ from typing import Any, Generic, Iterator, Mapping, TypeVar
 import yaml
 
 from streamctl.errors import ConfigError
-from streamctl.services import CLIENT_RUNTIMES, CLUSTER_RUNTIMES, port_defaults
+from streamctl.services import CLIENT_RUNTIMES, CLUSTER_RUNTIMES, external_urls, port_defaults
 
 ENV_PREFIX = "STREAMCTL_"
 CONFIG_FILE_NAME = "streamctl.yaml"
@@ -233,6 +233,15 @@ class ExternalElasticsearch:
     ca_file: str = ""
 
 
+class ExternalUrls(Table[str]):
+    """external.urls.<key>: the http://host:port of a service someone else runs, for each the stack
+    model reaches by URL and names so (Access(external="urls.<key>")); the typed sections above hold
+    the others."""
+
+    def __init__(self, **urls: str) -> None:
+        super().__init__(str, dict.fromkeys(external_urls(), ""), **urls)
+
+
 @dataclass
 class ExternalSettings:
     """`runtime: external`: clusters streamctl did not create; it runs only the producer and the indexer."""
@@ -241,6 +250,7 @@ class ExternalSettings:
     flink: ExternalFlink = field(default_factory=ExternalFlink)
     postgres: ExternalPostgres = field(default_factory=ExternalPostgres)
     elasticsearch: ExternalElasticsearch = field(default_factory=ExternalElasticsearch)
+    urls: ExternalUrls = field(default_factory=ExternalUrls)
 
 
 @dataclass

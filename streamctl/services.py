@@ -74,7 +74,9 @@ class Access:
     label: str  # its line's name in up's addresses
     rank: int  # where that line stands
     port: str = ""  # the name in settings.ports of the port its URL is on
-    external: str = ""  # "section.key" under the external.* settings: its URL on a client runtime
+    # "section.key" under the external.* settings: its URL on a client runtime. A typed section's key
+    # (flink.rest_url), or "urls.<key>": the setting external.urls.<key>, which the model's naming it creates.
+    external: str = ""
 
 
 @dataclass(frozen=True)
@@ -136,6 +138,15 @@ STACK: tuple[ServiceSpec, ...] = (
                 ready=http("kafka_ui", "/actuator/health", "/actuator/health UP"), access=Access("Kafka UI", 7, "kafka_ui"),
                 runtimes=DOCKER_ONLY),
 )
+
+
+EXTERNAL_URLS = "urls"  # the external.* section of the URLs the model names, with no typed section of their own
+
+
+def external_urls(specs: tuple[ServiceSpec, ...] = STACK) -> list[str]:
+    """The keys of external.urls: each service's Access(external="urls.<key>"), in declared order."""
+    return [s.access.external.partition(".")[2] for s in specs
+            if s.access and s.access.external.partition(".")[0] == EXTERNAL_URLS]
 
 
 def port_defaults(specs: tuple[ServiceSpec, ...] = STACK) -> dict[str, int]:

@@ -1,6 +1,7 @@
-"""The ports.* settings come from the stack model (services.PortSpec, with its default) plus streamctl's
-own (config.OWN_PORTS): one setting per declared port, each with its STREAMCTL_PORTS_<NAME>
-variable, and every `ports.<name>` the code reads is one of them."""
+"""Settings the stack model declares, so that a new service needs no edit to config.py: the ports.*
+settings (services.PortSpec, with its default, plus streamctl's own config.OWN_PORTS), one per
+declared port with its STREAMCTL_PORTS_<NAME> variable, every `ports.<name>` the code reads being
+one of them; and external.urls.<key>, one per service the model reaches by such a URL."""
 
 from __future__ import annotations
 
@@ -12,7 +13,8 @@ import pytest
 
 from streamctl.config import OWN_PORTS, Ports, Settings, load_settings, setting_names
 from streamctl.errors import ConfigError
-from streamctl.services import STACK, PortSpec, ServiceSpec, port_defaults
+from streamctl.external_access import external_url
+from streamctl.services import STACK, Access, PortSpec, ServiceSpec, external_urls, port_defaults
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -60,3 +62,19 @@ def test_ports_copy_compare_and_refuse_unknown_names(tmp_path):
         ports.kafkaa = 1
     with pytest.raises(ConfigError, match="unknown setting 'ports.nope'"):
         load_settings(overrides={"ports.nope": "1"}, env={}, cwd=tmp_path)
+
+
+EXTRA = ServiceSpec("extra", "a service the model gained", ports=(PortSpec("extra_http", 8085, 8085),),
+                    access=Access("Extra", 8, "extra_http", external="urls.extra"))
+
+
+def test_a_url_the_model_names_is_an_external_urls_setting(monkeypatch, tmp_path):
+    assert external_urls() == [] and external_urls(STACK + (EXTRA,)) == ["extra"]
+    monkeypatch.setattr("streamctl.config.external_urls", lambda: external_urls(STACK + (EXTRA,)))
+    assert "external.urls.extra" in setting_names()
+    settings = load_settings(env={"STREAMCTL_EXTERNAL_URLS_EXTRA": "http://extra.example:8085/"}, cwd=tmp_path)
+    assert external_url(settings, "urls.extra") == "http://extra.example:8085"
+    with pytest.raises(ConfigError, match="external.urls.extra is not set"):
+        external_url(Settings(), "urls.extra")
+    with pytest.raises(ConfigError, match="unknown setting 'external.urls.other'"):
+        load_settings(overrides={"external.urls.other": "http://h:1"}, env={}, cwd=tmp_path)
