@@ -18,7 +18,7 @@ from typing import Any, Generic, Iterator, Mapping, TypeVar
 import yaml
 
 from streamctl.errors import ConfigError
-from streamctl.services import CLIENT_RUNTIMES, CLUSTER_RUNTIMES, external_urls, port_defaults
+from streamctl.services import CLIENT_RUNTIMES, CLUSTER_RUNTIMES, external_urls, image_keys, port_defaults
 
 ENV_PREFIX = "STREAMCTL_"
 CONFIG_FILE_NAME = "streamctl.yaml"
@@ -172,17 +172,14 @@ class LoadSettings:
     max_failure_ratio: float = 0.01
 
 
-@dataclass
-class DockerImages:
-    """Image overrides for the docker runtime; empty keeps the version pinned in stack/compose.yaml."""
+class DockerImages(Table[str]):
+    """docker.images.<key>: image overrides for the docker runtime, one per image the stack model
+    names (ServiceSpec.image: kafka, postgres, ..., flink_base and python_base being what
+    stack/flink/Dockerfile and stack/apps/Dockerfile build FROM); empty keeps the version pinned in
+    stack/compose.yaml."""
 
-    kafka: str = ""
-    postgres: str = ""
-    elasticsearch: str = ""
-    kibana: str = ""
-    kafka_ui: str = ""
-    flink_base: str = ""  # what stack/flink/Dockerfile builds FROM
-    python_base: str = ""  # what stack/apps/Dockerfile builds FROM
+    def __init__(self, **images: str) -> None:
+        super().__init__(str, dict.fromkeys(image_keys(), ""), **images)
 
 
 @dataclass

@@ -90,6 +90,9 @@ class ServiceSpec:
     instance: int = 0  # 1..N when the settings ask for several of this role, else 0
     ready: Readiness = Readiness()  # what "ready" means, the same on every runtime
     access: Access | None = None  # None: no client of this machine reaches it
+    # docker: the docker.images.<image> setting that overrides its image (or the base image its
+    # Dockerfile builds FROM), the compose file's ${<IMAGE>_IMAGE}; empty: none
+    image: str = ""
     runtimes: tuple[str, ...] = CLUSTER_RUNTIMES
 
     @property
@@ -102,41 +105,42 @@ DOCKER_ONLY = ("docker",)  # only as container images, which streamctl cannot ru
 
 STACK: tuple[ServiceSpec, ...] = (
     ServiceSpec("postgres", "PostgreSQL (sales_summary)", (), (PortSpec("postgres", 5432, 5432),),
-                ready=Readiness("accepts connections"), access=Access("PostgreSQL", 4)),
+                ready=Readiness("accepts connections"), access=Access("PostgreSQL", 4), image="postgres"),
     ServiceSpec("kafka", "Kafka broker, KRaft", (),
                 (PortSpec("kafka", 9092, 9092, peers=19092), PortSpec("kafka_controller", 9093)),
-                ready=Readiness("answers API-versions requests"), access=Access("Kafka", 5)),
+                ready=Readiness("answers API-versions requests"), access=Access("Kafka", 5), image="kafka"),
     ServiceSpec("elasticsearch", "Elasticsearch (transactions-aggregated)", (),
                 (PortSpec("elasticsearch", 9200, 9200), PortSpec("elasticsearch_transport", 9300)),
                 ready=http("elasticsearch", "/_cluster/health?wait_for_status=yellow&timeout=1s", "cluster health yellow",
-                           timeout_s=3), access=Access("Elasticsearch", 3)),
+                           timeout_s=3), access=Access("Elasticsearch", 3), image="elasticsearch"),
     ServiceSpec("flink-jobmanager", "Flink JobManager (REST/UI)", (),
                 (PortSpec("flink_rest", 8081, 8081), PortSpec("flink_rpc", 6123)),
                 ready=http("flink_rest", "/overview", "REST /overview answers"),
-                access=Access("Flink UI", 1, "flink_rest", external="flink.rest_url")),
+                access=Access("Flink UI", 1, "flink_rest", external="flink.rest_url"), image="flink_base"),
     # Started beside the JobManager, not after it: it keeps retrying until it registers.
     ServiceSpec("flink-taskmanager", "Flink TaskManager", (),
-                ready=Readiness("every TaskManager registered, slots >= flink.parallelism")),
+                ready=Readiness("every TaskManager registered, slots >= flink.parallelism"), image="flink_base"),
     ServiceSpec("topics", "Kafka topics", ("kafka",), kind=TASK, runtimes=EVERYWHERE),
     ServiceSpec("schema", "database and sales_summary table", ("postgres",), kind=TASK, runtimes=EVERYWHERE),
     ServiceSpec("index-template", "Elasticsearch index template", ("elasticsearch",), kind=TASK, runtimes=EVERYWHERE),
     ServiceSpec("producer", "producer REST API", ("topics",), (PortSpec("producer", 5000, 5000),),
                 ready=http("producer", "/health", "GET /health answers 200"), access=Access("producer API", 2, "producer"),
-                runtimes=EVERYWHERE),
+                runtimes=EVERYWHERE, image="python_base"),
     ServiceSpec("indexer", "Elasticsearch indexer", ("topics", "index-template"),
                 ready=Readiness("consuming, its status file fresh", COMMAND,
-                                command=("python", "-m", "streamctl.pipeline.indexer_status")), runtimes=EVERYWHERE),
+                                command=("python", "-m", "streamctl.pipeline.indexer_status")), runtimes=EVERYWHERE,
+                image="python_base"),
     # Submitted once the JobManager answers; it then waits for the TaskManager's slots to run.
     ServiceSpec("flink-job", "aggregation job RUNNING", ("topics", "schema", "flink-jobmanager"), kind=TASK,
                 runtimes=EVERYWHERE),
     ServiceSpec("kibana", "Kibana (dashboards)", ("elasticsearch",), (PortSpec("kibana", 5601, 5601),),
                 ready=http("kibana", "/api/status", "/api/status level available"), access=Access("Kibana", 6, "kibana"),
-                runtimes=DOCKER_ONLY),
+                runtimes=DOCKER_ONLY, image="kibana"),
     ServiceSpec("kibana-objects", "Kibana data view and dashboard", ("kibana", "index-template"), kind=TASK,
                 runtimes=DOCKER_ONLY),
     ServiceSpec("kafka-ui", "Kafka UI", ("kafka",), (PortSpec("kafka_ui", 8080, 8080),),
                 ready=http("kafka_ui", "/actuator/health", "/actuator/health UP"), access=Access("Kafka UI", 7, "kafka_ui"),
-                runtimes=DOCKER_ONLY),
+                runtimes=DOCKER_ONLY, image="kafka_ui"),
 )
 
 
@@ -147,6 +151,11 @@ def external_urls(specs: tuple[ServiceSpec, ...] = STACK) -> list[str]:
     """The keys of external.urls: each service's Access(external="urls.<key>"), in declared order."""
     return [s.access.external.partition(".")[2] for s in specs
             if s.access and s.access.external.partition(".")[0] == EXTERNAL_URLS]
+
+
+def image_keys(specs: tuple[ServiceSpec, ...] = STACK) -> list[str]:
+    """The keys of docker.images: each service's `image`, once, in declared order."""
+    return list(dict.fromkeys(s.image for s in specs if s.image))
 
 
 def port_defaults(specs: tuple[ServiceSpec, ...] = STACK) -> dict[str, int]:

@@ -1,7 +1,8 @@
 """Settings the stack model declares, so that a new service needs no edit to config.py: the ports.*
 settings (services.PortSpec, with its default, plus streamctl's own config.OWN_PORTS), one per
 declared port with its STREAMCTL_PORTS_<NAME> variable, every `ports.<name>` the code reads being
-one of them; and external.urls.<key>, one per service the model reaches by such a URL."""
+one of them; external.urls.<key>, one per service the model reaches by such a URL; and
+docker.images.<key>, one per image the model names, each the compose file's ${<KEY>_IMAGE}."""
 
 from __future__ import annotations
 
@@ -14,6 +15,9 @@ import pytest
 from streamctl.config import OWN_PORTS, Ports, Settings, load_settings, setting_names
 from streamctl.errors import ConfigError
 from streamctl.external_access import external_url
+from streamctl.paths import STACK_DIR
+from streamctl.runtimes.docker.engine import image_key
+from streamctl.runtimes.docker.runtime import IMAGE_VARIABLES
 from streamctl.services import STACK, Access, PortSpec, ServiceSpec, external_urls, port_defaults
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -78,3 +82,13 @@ def test_a_url_the_model_names_is_an_external_urls_setting(monkeypatch, tmp_path
         external_url(Settings(), "urls.extra")
     with pytest.raises(ConfigError, match="unknown setting 'external.urls.other'"):
         load_settings(overrides={"external.urls.other": "http://h:1"}, env={}, cwd=tmp_path)
+
+
+def test_each_image_the_model_names_is_a_setting_and_a_compose_variable(tmp_path):
+    in_compose = set(re.findall(r"\$\{(\w+_IMAGE):-", (STACK_DIR / "compose.yaml").read_text()))
+    assert set(IMAGE_VARIABLES.values()) == in_compose
+    assert set(Settings().docker.images.keys()) == set(IMAGE_VARIABLES) == {
+        "kafka", "postgres", "elasticsearch", "kibana", "kafka_ui", "flink_base", "python_base"}
+    settings = load_settings(env={"STREAMCTL_DOCKER_IMAGES_KAFKA_UI": "mirror.example/kafka-ui:1"}, cwd=tmp_path)
+    assert settings.docker.images.kafka_ui == "mirror.example/kafka-ui:1"
+    assert image_key("kafka-ui") == "kafka_ui" and image_key("flink-taskmanager") == "flink_base"

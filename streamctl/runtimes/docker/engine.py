@@ -16,6 +16,7 @@ from typing import Callable, Iterator
 from streamctl.errors import PreflightError, ServiceUnavailable, StartupError
 from streamctl.runtimes.docker.compose import COMPLETED, HEALTHY, STARTED, Project, Service
 from streamctl.runtimes.model import NO_PROGRESS, Progress
+from streamctl.services import by_name
 
 LABEL_PROJECT = "com.streamctl.project"
 LABEL_SERVICE = "com.streamctl.service"
@@ -67,6 +68,12 @@ def build_image(api, context: Path, tag: str, args: dict[str, str], labels: dict
 def _short(text: str, limit: int = 160) -> str:
     text = " ".join(text.split())
     return text if len(text) <= limit else text[:limit] + "..."
+
+
+def image_key(service: str) -> str:
+    """The docker.images setting of a compose service's image: the model's ServiceSpec.image."""
+    spec = by_name().get(service)
+    return spec.image if spec and spec.image else service.replace("-", "_")
 
 
 @dataclass
@@ -179,7 +186,7 @@ class Engine:
                 raise StartupError(
                     f"{service.name}: image {service.image} is not on this machine and cannot be pulled "
                     f"({_short(exc.explanation or str(exc))})",
-                    hint=f"set docker.images.{service.name} to an image you have (see `streamctl build-images`), "
+                    hint=f"set docker.images.{image_key(service.name)} to an image you have (see `streamctl build-images`), "
                          f"or leave {service.name} out with docker.disabled_services") from None
 
     def _build(self, service: Service) -> str:

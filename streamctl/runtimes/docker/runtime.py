@@ -37,15 +37,12 @@ from streamctl.runtimes.docker.contexts import stager
 from streamctl.runtimes.docker.engine import Engine, connect
 from streamctl.runtimes.model import NO_PROGRESS, Progress, ServiceStatus
 from streamctl.secrets import Secrets
-from streamctl.services import ServiceSpec, in_network, services_only
+from streamctl.services import ServiceSpec, image_keys, in_network, services_only
 from streamctl.topology import spec_ports, stack
 
 SAVEPOINTS_IN_CLUSTER = Path("/flink-state/savepoints")
-IMAGE_VARIABLES = {  # docker.images.<key> -> the compose file's variable
-    "kafka": "KAFKA_IMAGE", "postgres": "POSTGRES_IMAGE", "elasticsearch": "ELASTICSEARCH_IMAGE",
-    "kibana": "KIBANA_IMAGE", "kafka_ui": "KAFKA_UI_IMAGE", "flink_base": "FLINK_BASE_IMAGE",
-    "python_base": "PYTHON_BASE_IMAGE",
-}
+# docker.images.<key> (the model's ServiceSpec.image) -> the compose file's variable <KEY>_IMAGE
+IMAGE_VARIABLES = {key: f"{key.upper()}_IMAGE" for key in image_keys()}
 
 
 def kafka_cluster_id(project: str) -> str:
