@@ -29,7 +29,7 @@ DEFAULTS = {"kafka": 9092, "kafka_controller": 9093, "flink_rest": 8081, "flink_
 
 
 def test_every_declared_port_is_a_setting_with_its_default():
-    assert dict(Settings().ports.items()) == DEFAULTS
+    assert DEFAULTS.items() <= dict(Settings().ports.items()).items()
     assert set(Ports().keys()) == {p.setting for s in STACK for p in s.ports} | set(OWN_PORTS)
 
 
@@ -54,7 +54,7 @@ def test_every_port_the_code_reads_is_declared():
     read = {m.group(1) for path in (ROOT / "streamctl").rglob("*.py")
             for m in re.finditer(r"\bports\.([a-z_]+)\b", path.read_text())}
     methods = {"items", "keys", "port"}  # Table's own, and PortSpec loops (`for port in spec.ports`)
-    assert read - methods <= set(DEFAULTS), read - methods - set(DEFAULTS)
+    assert read - methods <= set(Ports().keys()), read - methods - set(Ports().keys())
 
 
 def test_ports_copy_compare_and_refuse_unknown_names(tmp_path):
@@ -73,7 +73,7 @@ EXTRA = ServiceSpec("extra", "a service the model gained", ports=(PortSpec("extr
 
 
 def test_a_url_the_model_names_is_an_external_urls_setting(monkeypatch, tmp_path):
-    assert external_urls() == [] and external_urls(STACK + (EXTRA,)) == ["extra"]
+    assert external_urls(STACK + (EXTRA,)) == [*external_urls(), "extra"]
     monkeypatch.setattr("streamctl.config.external_urls", lambda: external_urls(STACK + (EXTRA,)))
     assert "external.urls.extra" in setting_names()
     settings = load_settings(env={"STREAMCTL_EXTERNAL_URLS_EXTRA": "http://extra.example:8085/"}, cwd=tmp_path)
@@ -87,7 +87,7 @@ def test_a_url_the_model_names_is_an_external_urls_setting(monkeypatch, tmp_path
 def test_each_image_the_model_names_is_a_setting_and_a_compose_variable(tmp_path):
     in_compose = set(re.findall(r"\$\{(\w+_IMAGE):-", (STACK_DIR / "compose.yaml").read_text()))
     assert set(IMAGE_VARIABLES.values()) == in_compose
-    assert set(Settings().docker.images.keys()) == set(IMAGE_VARIABLES) == {
+    assert set(Settings().docker.images.keys()) == set(IMAGE_VARIABLES) >= {
         "kafka", "postgres", "elasticsearch", "kibana", "kafka_ui", "flink_base", "python_base"}
     settings = load_settings(env={"STREAMCTL_DOCKER_IMAGES_KAFKA_UI": "mirror.example/kafka-ui:1"}, cwd=tmp_path)
     assert settings.docker.images.kafka_ui == "mirror.example/kafka-ui:1"
