@@ -454,8 +454,6 @@ def load_settings(
 KAFKA_SECURITY = ("plaintext", "sasl_ssl")
 # `runtime:` and --runtime take one of the runtimes the stack model names (services.py) or auto.
 RUNTIMES = ("auto", *CLUSTER_RUNTIMES, *CLIENT_RUNTIMES)
-RUNTIME_HELP = ("local, docker, external (clusters named by external.*) or auto (docker when an"
-                " engine answers, else local).")
 
 
 def broker_ports(settings: Settings, n: int) -> tuple[int, int]:

@@ -25,6 +25,8 @@ TASK = "task"  # a provisioning step that runs once per `up` (idempotent)
 CLUSTER_RUNTIMES = ("local", "docker")  # where streamctl runs the clusters itself
 CLIENT_RUNTIMES = ("external",)  # where the clusters are someone else's, named by external.*
 RUNTIMES = CLUSTER_RUNTIMES + CLIENT_RUNTIMES
+RUNTIME_HELP = ("local, docker, external (clusters named by external.*) or auto (docker when an"
+                " engine answers, else local).")
 
 
 @dataclass(frozen=True)

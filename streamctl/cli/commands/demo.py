@@ -11,11 +11,11 @@ from streamctl.cli.app import app, stdout
 from streamctl.cli.commands.load_cmd import run_load_command
 from streamctl.cli.commands.stack import bring_up
 from streamctl.cli.commands.validate_cmd import render
-from streamctl.config import RUNTIME_HELP
 from streamctl.endpoints import Endpoints
 from streamctl.exit_codes import ExitCode
 from streamctl.load import LoadPlan, parse_duration
 from streamctl.runtimes.select import choose, runtime_for
+from streamctl.services import RUNTIME_HELP
 from streamctl.verdicts import check_stack, exit_code, validation_plan
 
 EXAMPLE_SQL = """SELECT window_start, category, sum(transaction_count) AS sales, sum(revenue) AS revenue

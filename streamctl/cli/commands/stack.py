@@ -15,13 +15,13 @@ from rich.table import Table
 from streamctl import lifecycle
 from streamctl.cli.app import app, stderr, stdout
 from streamctl.cli.commands.fetch import fetch_artifacts
-from streamctl.config import RUNTIME_HELP, exposure_warning
+from streamctl.config import exposure_warning
 from streamctl.errors import UsageError
 from streamctl.exit_codes import ExitCode
 from streamctl.recorded import record_runtime
 from streamctl.runtimes.model import StackStatus
 from streamctl.runtimes.select import choose, runtime_for, stack_runtime
-from streamctl.services import STACK
+from streamctl.services import RUNTIME_HELP, STACK
 
 PHASE_STYLE = {"ready": "green", "failed": "bold red", "skipped": "red", "stopped": "green"}
 
