@@ -10,6 +10,9 @@ holds only what a container needs: image, command, environment, and a healthchec
 declared readiness); the external runtime runs only streamctl's own processes. Endpoints derives the
 addresses from the Access declarations. `streamctl.lifecycle` runs the same sequence over this graph
 on each of them.
+
+The model is the bottom layer (it imports only errors): config.py takes the keys of ports.*,
+external.urls.* and docker.images.* from it, and topology.py applies the settings to it.
 """
 
 from __future__ import annotations
