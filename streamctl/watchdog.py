@@ -15,6 +15,7 @@ from pathlib import Path
 
 from streamctl import lifecycle
 from streamctl.config import load_settings
+from streamctl.flink import gateway
 from streamctl.runtimes.local.runtime import LocalRuntime
 from streamctl.runtimes.local.watchdog import log, watch
 from streamctl.runtimes.select import stack_runtime
@@ -38,7 +39,10 @@ def main() -> None:
     def restart() -> None:
         """The watchdog's `up`: it does not wait for another `up` (StackBusy) and starts no second watchdog."""
         with runtime.exclusive(wait=False):
-            lifecycle.start(runtime)
+            try:
+                lifecycle.start(runtime)
+            finally:  # a resubmission started the Flink client's JVM: not kept between rare restarts
+                gateway.release()
 
     watch(runtime.crashed, restart, runtime.supervisor.run_dir, stop, pids=pids)
     log.info("stopped")

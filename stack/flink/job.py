@@ -5,6 +5,8 @@ Submit it to any Flink 1.20 session cluster that has the Kafka and JDBC connecto
     flink run -m HOST:8081 -d -py job.py -- --config job.json
 
 with the operator's jar (streamctl/artifacts/job_jar.py compiles it) among job.json's pipeline_jars.
+streamctl itself calls submit_detached() in its own process, through PyFlink's Java gateway
+(streamctl/flink/gateway.py), with the client's Flink configuration.
 
 job.json names the Kafka bootstrap servers and topics, the JDBC URL and credentials, the window size,
 the watermark delay, the event-time tolerance and the retry horizon (streamctl writes it; see
@@ -265,15 +267,23 @@ def build(t_env: StreamTableEnvironment, cfg: dict) -> list[str]:
         HAVING window_start >= {emit_from} AND (SUM(rejected) > 0 OR SUM(duplicate) > 0)"""]
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--config", required=True, help="job.json written by streamctl")
-    args = parser.parse_args()
-    with open(args.config) as f:
-        cfg = json.load(f)
+def environment(flink_configuration: dict[str, str] | None) -> StreamTableEnvironment:
+    """Under `flink run` the client's environment; else one that submits with `flink_configuration`
+    (execution.target remote, the REST address, the savepoint to restore, ...)."""
+    if flink_configuration is None:
+        env = StreamExecutionEnvironment.get_execution_environment()
+    else:
+        jvm = get_gateway().jvm
+        j_conf = jvm.org.apache.flink.configuration.Configuration()
+        for key, value in flink_configuration.items():
+            j_conf.setString(key, value)
+        env = StreamExecutionEnvironment(jvm.org.apache.flink.streaming.api.environment.StreamExecutionEnvironment(j_conf))
+    return StreamTableEnvironment.create(env, EnvironmentSettings.in_streaming_mode())
 
-    t_env = StreamTableEnvironment.create(StreamExecutionEnvironment.get_execution_environment(),
-                                          EnvironmentSettings.in_streaming_mode())
+
+def submit_detached(cfg: dict, flink_configuration: dict[str, str] | None = None) -> str:
+    """Plan the job and submit it; returns its id once the cluster accepted it (detached)."""
+    t_env = environment(flink_configuration)
     conf = t_env.get_config()
     conf.set("pipeline.name", cfg.get("job_name", "streamctl-sales-aggregation"))
     conf.set("table.local-time-zone", "UTC")
@@ -307,7 +317,19 @@ def main() -> None:
     statements = t_env.create_statement_set()
     for insert in build(t_env, cfg):
         statements.add_insert_sql(insert)
-    statements.execute()  # detached under `flink run -d`: returns once the job is submitted
+    client = statements.execute().get_job_client()  # detached: returns once the job is submitted
+    return str(client.get_job_id()) if client is not None else ""
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--config", required=True, help="job.json written by streamctl")
+    args = parser.parse_args()
+    with open(args.config) as f:
+        cfg = json.load(f)
+    submit_detached(cfg)
+
+
 
 
 if __name__ == "__main__":

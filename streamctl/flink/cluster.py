@@ -2,7 +2,8 @@
 
 streamctl keeps its own config directory and lib directory in the stack's state directory (the
 package's files are never changed): lib/ links the package's jars plus the locked connectors. The
-local runtime's JobManager and TaskManagers run from it; every runtime's job client submits from it.
+local runtime's JobManager and TaskManagers run from it; every runtime's job client takes its
+configuration from it (flink/gateway.py links the same jars for the client's JVM).
 """
 
 from __future__ import annotations
@@ -133,11 +134,14 @@ class FlinkCluster:
                 shutil.copy2(item, conf / item.name)
         (conf / "config.yaml").write_text(yaml.safe_dump(self.config(), sort_keys=True, width=10_000))
         lib = fresh_dir(self.lib_dir)
-        for jar in (self.home / "lib").glob("*.jar"):
+        for jar in self.lib_jars():
             (lib / jar.name).symlink_to(jar)
-        for artifact in read_lock(LOCK_FILE).by_role(Role.FLINK_CONNECTOR):
-            source = cached_file(self.ctx.settings.cache_dir, artifact)
-            (lib / source.name).symlink_to(source)
+
+    def lib_jars(self) -> list[Path]:
+        """What lib/ links: the package's jars plus the locked connectors."""
+        return [*sorted((self.home / "lib").glob("*.jar")),
+                *(cached_file(self.ctx.settings.cache_dir, artifact)
+                  for artifact in read_lock(LOCK_FILE).by_role(Role.FLINK_CONNECTOR))]
 
     def env(self) -> dict[str, str]:
         env = dict(self.ctx.base_env)

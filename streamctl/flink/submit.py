@@ -1,22 +1,25 @@
 """Submit the aggregation job to a Flink session cluster and wait until every vertex is RUNNING.
 
-Shared by the runtimes: the client is the Flink distribution inside the apache-flink package (its
-conf/ and lib/ prepared by FlinkCluster, connectors included), talking to the JobManager's REST
-address; only the job's own addresses (JobConfig) and the restore point differ per runtime.
+Shared by the runtimes: the client is PyFlink's Java gateway in this process (flink/gateway.py), with
+the configuration FlinkCluster prepared, talking to the JobManager's REST address; only the job's
+own addresses (JobConfig) and the restore point differ per runtime.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import subprocess
-import sys
+import json
 import time
 from pathlib import Path
 from typing import Callable
+from urllib.parse import urlsplit
+
+import yaml
 
 from streamctl.artifacts.job_jar import job_jar
 from streamctl.errors import StartupError
 from streamctl.flink import config as job_config
+from streamctl.flink import gateway
 from streamctl.flink.cluster import FlinkCluster
 from streamctl.flink.config import JOB_CONFIG_FILE, JobConfig
 from streamctl.flink.rest import JobState, find_job, job_fully_running
@@ -84,17 +87,32 @@ class JobSubmitter:
         operator = job_jar(ctx.java.home, self.cluster.home, ctx.settings.cache_dir)
         config = dataclasses.replace(config, pipeline_jars=(*config.pipeline_jars, operator.resolve().as_uri()))
         config_file = config.write(self.cluster.dir / JOB_CONFIG_FILE)
-        host_port = self.rest_url.removeprefix("http://")
-        argv = ["bash", str(self.cluster.home / "bin" / "flink"), "run", "-m", host_port, "-d",
-                "-pyclientexec", sys.executable]
-        if restore is not None:
-            argv += ["-s", restore]
-        argv += ["-py", str(job_config.JOB_FILE), "--config", str(config_file)]
-        env = {**self.cluster.env(), "PYFLINK_CLIENT_EXECUTABLE": sys.executable}
         self.log_file.parent.mkdir(parents=True, exist_ok=True)
-        with self.log_file.open("ab") as out:
-            result = subprocess.run(argv, env=env, cwd=self.cluster.dir, stdout=out, stderr=subprocess.STDOUT,
-                                    stdin=subprocess.DEVNULL, timeout=180)
-        if result.returncode != 0:
-            raise StartupError("submitting the Flink job failed", details=tail_file(self.log_file, 20),
-                               hint=f"full log: {self.log_file}")
+        started = time.monotonic()
+        try:
+            job_id = gateway.submit(job_config.JOB_FILE, json.loads(config_file.read_text()),
+                                    self.flink_configuration(restore), flink_home=self.cluster.home,
+                                    lib=gateway.link_client_lib(ctx.settings.cache_dir, self.cluster.lib_jars()),
+                                    java_home=ctx.java.home, log_dir=ctx.settings.cache_dir / "flink-client" / "log")
+        except StartupError as error:
+            self._log(f"submission failed: {error.message}\n{error.details}")
+            error.hint = f"full log: {self.log_file}"
+            raise
+        self._log(f"submitted job {job_id} in {time.monotonic() - started:.1f} s"
+                  + (f", restoring {restore}" if restore else ", fresh start"))
+
+    def flink_configuration(self, restore: str | None) -> dict[str, str]:
+        """What `flink run -m <rest address> -d [-s <restore>]` submitted with: the client's config.yaml,
+        the JobManager's REST address, detached, and the state to restore."""
+        client_config = yaml.safe_load((self.cluster.conf_dir / "config.yaml").read_text()) or {}
+        flat = {key: value if isinstance(value, str) else json.dumps(value) for key, value in client_config.items()}
+        address = urlsplit(self.rest_url)
+        flat.update({"execution.target": "remote", "rest.address": address.hostname or "",
+                     "rest.port": str(address.port or 8081), "execution.attached": "false"})
+        if restore is not None:
+            flat["execution.savepoint.path"] = restore
+        return flat
+
+    def _log(self, line: str) -> None:
+        with self.log_file.open("a") as out:
+            out.write(f"{time.strftime('%Y-%m-%d %H:%M:%S')} {line}\n")
