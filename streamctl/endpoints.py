@@ -7,13 +7,13 @@ from dataclasses import dataclass, field
 from typing import Iterable, Mapping
 
 from streamctl.access import ElasticsearchAccess, PostgresAccess
-from streamctl.config import CLIENT_RUNTIMES, Settings, broker_ports
+from streamctl.config import Settings, broker_ports
 from streamctl.external_access import external_elasticsearch, external_kafka, external_postgres, external_url
 from streamctl.kafka_access import PLAINTEXT, SASL_SSL, KafkaAccess
 from streamctl.net import host_port, http_url
 from streamctl.recorded import recorded_runtime
 from streamctl.secrets import KAFKA_USER, Secrets
-from streamctl.services import STACK, printed
+from streamctl.services import CLIENT_RUNTIMES, STACK, printed
 
 TLS_DIR = "tls"  # under the stack directory: the CA clients trust (runtimes/local/tls.py makes it)
 

@@ -34,6 +34,7 @@ def stack(settings: Settings, runtime: str = "local") -> tuple[ServiceSpec, ...]
     return tuple(replace(spec, depends_on=tuple(i for dep in spec.depends_on for i in instances.get(dep, [dep])))
                  for spec in specs)
 
+
 def spec_ports(settings: Settings, spec: ServiceSpec) -> list[tuple[str, int]]:
     """(setting name, port) for each port the service binds; a further broker's are derived."""
     if spec.runs_as == "kafka" and spec.instance > 1:

@@ -54,7 +54,7 @@ class Runtime(Protocol):
 
     name: str
     settings: Settings
-    specs: tuple[ServiceSpec, ...]  # the stack as this runtime runs it (services.stack)
+    specs: tuple[ServiceSpec, ...]  # the stack as this runtime runs it (topology.stack)
     owns_clusters: bool  # it created Kafka, PostgreSQL...: it may create the database, and purge
 
     def exclusive(self) -> ContextManager[None]:

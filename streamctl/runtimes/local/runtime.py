@@ -40,8 +40,8 @@ def local_service_classes(package: str = __name__.rpartition(".")[0]) -> dict[st
     for info in pkgutil.iter_modules(importlib.import_module(package).__path__):
         module = importlib.import_module(f"{package}.{info.name}")
         for cls in vars(module).values():
-            if not (isinstance(cls, type) and issubclass(cls, LocalService) and cls.name
-                    and cls.__module__ == module.__name__):
+            if not (isinstance(cls, type) and issubclass(cls, LocalService) and vars(cls).get("name")
+                    and cls.__module__ == module.__name__):  # a subclass that inherits its name runs no new role
                 continue
             if cls.name in found:
                 raise TypeError(f"two local classes run {cls.name}: {found[cls.name].__qualname__} and {cls.__qualname__}")
