@@ -8,6 +8,10 @@ and, per window, the rejected records and dropped retries in `rejected_summary`.
 
 A window is judged only once it is settled: its end is at least `grace` before the watermark the
 job can have reached (the oldest of the partitions' newest event times, minus the watermark delay).
+The grace gives the sinks time to write a window that just closed, so that a verdict taken at once
+does not call it missing. `--wait` needs no grace while it waits: it judges every closed window and
+ends as soon as all of them match (a window's row is final once written: the job emits each window
+once, when the watermark passes its end); only its last look, at the deadline, keeps the grace.
 The verdict is EXACT only when every window up to the end offsets was judged and matched; a
 mismatch anywhere is MISMATCH; otherwise (windows still open, a partition never written, nothing
 in the topic) it is INCONCLUSIVE, with the reason and what to do.
@@ -236,6 +240,7 @@ def unjudged_windows(by_key: list[dict[WindowKey, Any]], by_start: list[dict[int
     return sorted(start for start in starts if not settled_start(start))
 
 
+POLL_S = 1.0  # --wait: how often the topic and the sinks are read again (each look takes ~0.1 s)
 PRODUCER_SILENT_MS = 10_000  # heartbeats come every second; ten without one means the producer is stopped
 
 
@@ -274,9 +279,11 @@ def validate(endpoints: Endpoints, plan: ValidationPlan, notes: list[str] | None
     deadline = started + plan.wait_s
     try:
         while True:
+            last_look = time.monotonic() >= deadline  # at once without --wait
             scanner.advance()
             watermark = scanner.watermark_ms(plan.watermark_delay_seconds * 1000)
-            horizon = (watermark - int(plan.grace_s * 1000)) if watermark is not None else None
+            grace_ms = int(plan.grace_s * 1000) if last_look else 0
+            horizon = (watermark - grace_ms) if watermark is not None else None
 
             def settled_start(start_ms: int, horizon: int | None = horizon) -> bool:
                 return horizon is not None and start_ms + window_ms <= horizon
@@ -295,12 +302,12 @@ def validate(endpoints: Endpoints, plan: ValidationPlan, notes: list[str] | None
             reasons = inconclusive_reasons(scanner, pending, watermark,
                                            lambda: http_ok(f"{endpoints.producer_url}/health", 2)[0])
             done = all(s.exact for s in sinks) and not reasons
-            if done or time.monotonic() >= deadline:
+            if done or last_look:
                 break
             if on_progress:
                 waiting = [r.reason for r in reasons] + [f"{s.name} not exact yet" for s in sinks if not s.exact]
                 on_progress(", ".join(waiting))
-            time.sleep(2)
+            time.sleep(min(POLL_S, max(0.0, deadline - time.monotonic())))
         return Validation(
             topic={"topic": plan.topic, "records": scanner.records, "transactions": scanner.transactions,
                    "heartbeats": scanner.heartbeats, "rejected": sum(scanner.rejects.values()),
