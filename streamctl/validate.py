@@ -6,12 +6,12 @@ Flink, with the job's rules as it was submitted (window, watermark delay, event-
 retry horizon), and compared key by key with PostgreSQL `sales_summary`, the Elasticsearch index,
 and, per window, the rejected records and dropped retries in `rejected_summary`.
 
-A window is judged only once it is settled: its end is at least `grace` before the watermark the
-job can have reached (the oldest of the partitions' newest event times, minus the watermark delay).
-The grace gives the sinks time to write a window that just closed, so that a verdict taken at once
-does not call it missing. `--wait` needs no grace while it waits: it judges every closed window and
-ends as soon as all of them match (a window's row is final once written: the job emits each window
-once, when the watermark passes its end); only its last look, at the deadline, keeps the grace.
+A window is judged once it is closed: its end is before the watermark the job can have reached (the
+oldest of the partitions' newest event times, minus the watermark delay). A window's rows are final
+once written (the job emits each window once, when the watermark passes its end), so when every
+closed window matches in all three sinks they are all judged. Otherwise only the windows that ended
+at least `grace` before the watermark are: a window that just closed may not be written yet, and is
+pending rather than missing. `--wait` looks again every second and ends as soon as all match.
 The verdict is EXACT only when every window up to the end offsets was judged and matched; a
 mismatch anywhere is MISMATCH; otherwise (windows still open, a partition never written, nothing
 in the topic) it is INCONCLUSIVE, with the reason and what to do.
@@ -270,6 +270,32 @@ def inconclusive_reasons(scanner: TopicScanner, pending: list[int], watermark: i
     return reasons
 
 
+@dataclass(frozen=True)
+class Look:
+    """What one look read: the windows the topic implies, and what the three sinks hold."""
+
+    expected: dict[WindowKey, Row]
+    postgres: dict[WindowKey, Row]
+    elastic: dict[WindowKey, Row]
+    doubled: list[WindowKey]  # keys Elasticsearch holds twice
+    expected_set_aside: dict[int, SetAsideRow]
+    set_aside: dict[int, SetAsideRow]
+
+    def judged(self, horizon: int | None, window_ms: int) -> tuple[list[SinkReport], list[int]]:
+        """The sinks compared over the windows that ended by `horizon`, and the window starts left unjudged."""
+        def settled_start(start_ms: int) -> bool:
+            return horizon is not None and start_ms + window_ms <= horizon
+
+        def settled(key: WindowKey) -> bool:
+            return settled_start(key.window_start_ms)
+
+        return ([compare("postgres", self.expected, self.postgres, settled),
+                 compare("elasticsearch", self.expected, self.elastic, settled, doubled=self.doubled),
+                 compare("rejected_summary", self.expected_set_aside, self.set_aside, settled_start, window_start_json)],
+                unjudged_windows([self.expected, self.postgres, self.elastic], [self.expected_set_aside, self.set_aside],
+                                 settled_start))
+
+
 def validate(endpoints: Endpoints, plan: ValidationPlan, notes: list[str] | None = None,
              on_progress: Callable[[str], None] | None = None) -> Validation:
     started = time.monotonic()
@@ -282,23 +308,17 @@ def validate(endpoints: Endpoints, plan: ValidationPlan, notes: list[str] | None
             last_look = time.monotonic() >= deadline  # at once without --wait
             scanner.advance()
             watermark = scanner.watermark_ms(plan.watermark_delay_seconds * 1000)
-            grace_ms = int(plan.grace_s * 1000) if last_look else 0
-            horizon = (watermark - grace_ms) if watermark is not None else None
-
-            def settled_start(start_ms: int, horizon: int | None = horizon) -> bool:
-                return horizon is not None and start_ms + window_ms <= horizon
-
-            def settled(key: WindowKey) -> bool:
-                return settled_start(key.window_start_ms)
-
             postgres, set_aside = read_postgres(endpoints)
             elastic, doubled = read_elasticsearch(endpoints, plan.index)
-            expected = {key: Row.expected(figures) for key, figures in scanner.expected.items()}
-            expected_set_aside = {start: SetAsideRow(*counts) for start, counts in scanner.set_aside().items()}
-            sinks = [compare("postgres", expected, postgres, settled),
-                     compare("elasticsearch", expected, elastic, settled, doubled=doubled),
-                     compare("rejected_summary", expected_set_aside, set_aside, settled_start, window_start_json)]
-            pending = unjudged_windows([expected, postgres, elastic], [expected_set_aside, set_aside], settled_start)
+            look = Look({key: Row.expected(figures) for key, figures in scanner.expected.items()}, postgres, elastic,
+                        doubled, {start: SetAsideRow(*counts) for start, counts in scanner.set_aside().items()},
+                        set_aside)
+            # Every closed window, when all of them match; else only those past the grace, so that a
+            # window still being written is pending, not missing.
+            sinks, pending = look.judged(watermark, window_ms)
+            if not all(sink.exact for sink in sinks):
+                sinks, pending = look.judged(watermark - int(plan.grace_s * 1000) if watermark is not None else None,
+                                             window_ms)
             reasons = inconclusive_reasons(scanner, pending, watermark,
                                            lambda: http_ok(f"{endpoints.producer_url}/health", 2)[0])
             done = all(s.exact for s in sinks) and not reasons

@@ -1,6 +1,7 @@
-"""How `validate` judges over time, with the topic and the sinks as fixed data (the comparison itself is
-in test_validate_compare.py; real topics and sinks in tests/integration): a verdict taken at once keeps
-the grace before the watermark, `--wait` judges every closed window and ends when all of them match."""
+"""Which windows `validate` judges, with the topic and the sinks as fixed data (the comparison itself is
+in test_validate_compare.py; real topics and sinks in tests/integration): every closed window when all
+of them match, else only those past the grace, so that a window still being written is pending, not
+missing; `--wait` ends as soon as all match."""
 
 from __future__ import annotations
 
@@ -63,25 +64,40 @@ def plan(wait_s: float) -> v.ValidationPlan:
     return v.ValidationPlan("transactions", "sales", WINDOW_MS // 1000, 1, 499, 10, wait_s=wait_s)
 
 
-def test_at_once_a_window_that_closed_within_the_grace_is_not_judged_yet(sinks_hold_every_window):
+def test_every_closed_window_is_judged_when_all_of_them_match(sinks_hold_every_window):
     result = v.validate(Endpoints(), plan(0))  # type: ignore[arg-type]
-    assert [w["window_start"] for w in result.pending_windows] == [v.format_event_time(LAST.window_start_ms)]
-    assert result.inconclusive and all(s.exact for s in result.sinks)
-
-
-def test_waiting_judges_every_closed_window_and_ends_when_all_match(sinks_hold_every_window):
-    result = v.validate(Endpoints(), plan(3))  # type: ignore[arg-type]
     assert result.pending_windows == [] and result.inconclusive == []
-    assert all(s.exact for s in result.sinks)
-    assert sum(s.matched for s in result.sinks if s.name == "postgres") == 2  # LAST was judged too
+    assert [s.matched for s in result.sinks] == [2, 2, 0]  # LAST, 2 s past the watermark, judged too
+
+
+def test_a_window_that_closed_within_the_grace_and_is_not_written_yet_is_pending_not_missing(
+        sinks_hold_every_window, monkeypatch):
+    rows = {EARLIER: v.Row.expected(FIGURES[EARLIER])}
+    monkeypatch.setattr(v, "read_elasticsearch", lambda endpoints, index: (dict(rows), []))
+    result = v.validate(Endpoints(), plan(0))  # type: ignore[arg-type]
+    assert all(s.exact for s in result.sinks), "not called missing"
+    assert [w["window_start"] for w in result.pending_windows] == [v.format_event_time(LAST.window_start_ms)]
+    assert result.inconclusive
+
+
+def test_a_settled_window_missing_from_a_sink_is_a_mismatch(sinks_hold_every_window, monkeypatch):
+    rows = {LAST: v.Row.expected(FIGURES[LAST])}
+    monkeypatch.setattr(v, "read_elasticsearch", lambda endpoints, index: (dict(rows), []))
+    result = v.validate(Endpoints(), plan(0))  # type: ignore[arg-type]
+    elastic = next(s for s in result.sinks if s.name == "elasticsearch")
+    assert [m["window_start"] for m in elastic.missing] == [v.format_event_time(EARLIER.window_start_ms)]
+
+
+def test_waiting_ends_as_soon_as_every_closed_window_matches(sinks_hold_every_window):
+    result = v.validate(Endpoints(), plan(3))  # type: ignore[arg-type]
+    assert result.pending_windows == [] and result.inconclusive == [] and all(s.exact for s in result.sinks)
     assert result.seconds < 3, "it ended when every window matched, not at the deadline"
 
 
-def test_waiting_for_a_sink_that_never_writes_the_last_window_ends_with_the_grace_kept(sinks_hold_every_window,
-                                                                                      monkeypatch):
+def test_waiting_for_a_sink_that_never_writes_the_last_window_ends_pending_at_the_deadline(sinks_hold_every_window,
+                                                                                          monkeypatch):
     rows = {EARLIER: v.Row.expected(FIGURES[EARLIER])}
     monkeypatch.setattr(v, "read_elasticsearch", lambda endpoints, index: (dict(rows), []))
     result = v.validate(Endpoints(), plan(1.5))  # type: ignore[arg-type]
-    # At the deadline the last look keeps the grace: LAST is pending (not called missing), nothing EXACT.
     assert [w["window_start"] for w in result.pending_windows] == [v.format_event_time(LAST.window_start_ms)]
-    assert result.inconclusive
+    assert result.inconclusive and all(s.exact for s in result.sinks)
