@@ -72,7 +72,9 @@ def _start(flink_home: Path, lib: Path, java_home: Path, log_dir: Path) -> None:
                "FLINK_LIB_DIR": str(lib),
                "FLINK_LOG_DIR": str(log_dir),
                "JAVA_HOME": str(java_home),
-               "JVM_ARGS": "-Duser.timezone=UTC",
+               # C1 alone and one GC thread: during `up`, beside four starting JVMs, the cold submission
+               # took 9.3 s instead of 12.8 s; warm ones took the same 1.4-1.9 s (measured).
+               "JVM_ARGS": "-Duser.timezone=UTC -XX:TieredStopAtLevel=1 -XX:+UseSerialGC",
                "_PYFLINK_CONN_INFO_PATH": str(port_file)}
         process = launch_gateway_server_process(env, ["-c", "org.apache.flink.client.python.PythonGatewayServer",
                                                       "local"])

@@ -6,6 +6,7 @@ Each operation's time from the command to RUNNING again is printed (pytest -s) f
 from __future__ import annotations
 
 import json
+import shutil
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -13,7 +14,7 @@ import pytest
 import yaml
 
 from streamctl.exit_codes import ExitCode
-from streamctl.flink import config as provision  # JOB_FILE, the job the submitter runs, lives there now
+from streamctl.flink import config as flink_config  # JOB_FILE: the job file the submitter loads
 from tests.integration.stackutil import (
     TEST_PORTS, Poster, assert_exact, cli, completed_checkpoints, get, make_stack_config, pg_connect, restored_from, running_stack,
     settings_of, validate_json, wait_for,
@@ -169,7 +170,7 @@ def test_a_savepoint_of_the_job_before_retryrule_is_refused_in_one_line_then_rep
     wrote them (no state format). `job resume` and `up` refuse in one line naming `job upgrade --replay`,
     before anything is submitted; `job upgrade --replay` then runs this job from the topic, exact."""
     timed("stop before the old job", stack, capsys, "stop")
-    monkeypatch.setattr(provision, "JOB_FILE", Path(__file__).parent / "fixtures" / "job_state_format_1.py")
+    monkeypatch.setattr(flink_config, "JOB_FILE", Path(__file__).parent / "fixtures" / "job_state_format_1.py")
     timed("the release before: replay --all", stack, capsys, "replay", "--all")
     with Poster(API, threads=2):
         wait_for(lambda: completed_checkpoints(stack) >= 2, 60, what="two checkpoints of the old job")
@@ -212,7 +213,10 @@ def test_job_commands_that_cannot_run_say_why_in_one_line(stack, capsys, tmp_pat
     timed("resume after the refusals", stack, capsys, "resume")
     # a stack whose services are not running, on ports nothing listens on
     down = make_stack_config("it-jobops-down", ports={name: port + 1000 for name, port in TEST_PORTS.items()})
-    settings_of(down).stack_dir.mkdir(parents=True)
-    capsys.readouterr()
-    assert cli(down, "job", "status") == ExitCode.UNAVAILABLE
-    assert "does not answer" in capsys.readouterr().err
+    try:
+        settings_of(down).stack_dir.mkdir(parents=True)
+        capsys.readouterr()
+        assert cli(down, "job", "status") == ExitCode.UNAVAILABLE
+        assert "does not answer" in capsys.readouterr().err
+    finally:  # its state directory, under /tmp, was left behind by every run
+        shutil.rmtree(down.parent, ignore_errors=True)
