@@ -191,21 +191,34 @@ class PartitionReader:
         idle_polls = 0
         while any(self._next[p] < end[p] for p in self.spec.partitions):
             messages = self._consumer.consume(num_messages=20000, timeout=1.0)
-            if not messages:
-                idle_polls += 1
-                if idle_polls > IDLE_POLLS:
-                    raise ServiceUnavailable(f"Kafka stopped delivering {self.spec.topic} before its end offsets",
-                                             hint="check `streamctl status`")
-                continue
-            idle_polls = 0
+            progressed = False
             for message in messages:
                 if message.error() is not None:
                     continue
                 partition, offset = message.partition(), message.offset()
-                if partition is None or offset is None or offset >= end[partition]:
+                # A record past this look's end offsets is read all the same: the consumer will not hand
+                # it over again, and the next look's end lies beyond it (skipping it lost it for good, and a
+                # look whose end the consumer had already passed waited forever).
+                if partition is None or offset is None or offset < self._next[partition]:
                     continue
                 self._next[partition] = offset + 1
+                progressed = True
                 add(partition, offset, message.value(), message.timestamp()[1])
+            if progressed:
+                idle_polls = 0
+                continue
+            # An offset that is no record (a transaction marker, a compacted gap) never arrives as a message:
+            # the consumer's position says how far it has read. Only reading counts as progress, so a poll
+            # that brings errors or records past the end offsets alone cannot keep this loop going forever.
+            for position in self._consumer.position([self._TopicPartition(self.spec.topic, p)
+                                                     for p in self.spec.partitions]):
+                if position.offset >= 0:
+                    self._next[position.partition] = max(self._next[position.partition],
+                                                         min(position.offset, end[position.partition]))
+            idle_polls += 1
+            if idle_polls > IDLE_POLLS and any(self._next[p] < end[p] for p in self.spec.partitions):
+                raise ServiceUnavailable(f"Kafka stopped delivering {self.spec.topic} before its end offsets",
+                                         hint="check `streamctl status`")
         return self.tally.report()
 
     def groups(self, newly_shared: bytes) -> dict[str, list[Copy]]:
